@@ -1,0 +1,1 @@
+//! Small binaries composing the crates into the monitoring stack (see `src/bin`).

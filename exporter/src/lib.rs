@@ -1,0 +1,1 @@
+//! A Linux node exporter reading procfs and sysfs, node_exporter-compatible.

@@ -1,0 +1,1 @@
+//! LogQL parser and evaluator over model log read traits, and the Loki HTTP API.

@@ -1,0 +1,1 @@
+//! Mattermost notifications through incoming webhooks, with retries and rate limits.

@@ -1,0 +1,1 @@
+//! Uptime-Kuma-style service checks with heartbeat history and uptime figures.

@@ -1,0 +1,1 @@
+//! PromQL parser and evaluator over model read traits, and the Prometheus HTTP API.

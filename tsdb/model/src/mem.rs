@@ -1,0 +1,299 @@
+//! In-memory storages implementing the read traits: the test oracle every
+//! real storage is compared against, and a handy store for small tools.
+
+use crate::labels::{matches_all, Labels, Matcher};
+use crate::logs::{Direction, LogEntry, LogQuerier, LogQueryable, Stream, VecEntryIter};
+use crate::series::{
+    MetricMetadata, Querier, Queryable, Sample, SelectHints, Series, StorageError, VecIter,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{RwLock, RwLockReadGuard};
+
+/// An in-memory metric store.
+///
+/// ```
+/// use model::{mem::MemStore, Labels, Matcher, Queryable, SelectHints};
+/// let store = MemStore::new();
+/// store.append(&Labels::from_pairs([("__name__", "up")]), 1000, 1.0);
+/// let q = store.querier(0, 2000).unwrap();
+/// let series = q.select(&SelectHints::range(0, 2000), &[Matcher::equal("__name__", "up")]).unwrap();
+/// assert_eq!(series.len(), 1);
+/// ```
+#[derive(Debug, Default)]
+pub struct MemStore {
+    series: RwLock<BTreeMap<Labels, Vec<Sample>>>,
+    metadata: RwLock<BTreeMap<String, MetricMetadata>>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<Labels, Vec<Sample>>> {
+        // A poisoned lock only means a writer panicked mid-insert; the map is
+        // still structurally valid, so keep serving it.
+        self.series.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a sample. A sample at an existing timestamp replaces it (the
+    /// oracle is lenient; real storages reject duplicates).
+    pub fn append(&self, labels: &Labels, t: i64, v: f64) {
+        let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let samples = map.entry(labels.clone()).or_default();
+        match samples.binary_search_by_key(&t, |s| s.t) {
+            Ok(i) => samples[i].v = v,
+            Err(i) => samples.insert(i, Sample::new(t, v)),
+        }
+    }
+
+    /// Records metadata for a metric family.
+    pub fn set_metadata(&self, md: MetricMetadata) {
+        let mut map = self.metadata.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(md.metric.clone(), md);
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) {
+        self.series.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.metadata.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Number of series.
+    pub fn num_series(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Number of samples.
+    pub fn num_samples(&self) -> usize {
+        self.read().values().map(Vec::len).sum()
+    }
+}
+
+impl Queryable for MemStore {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        Ok(Box::new(MemQuerier { guard: self.read(), mint, maxt }))
+    }
+
+    fn metadata(&self) -> Result<Vec<MetricMetadata>, StorageError> {
+        let map = self.metadata.read().unwrap_or_else(|e| e.into_inner());
+        Ok(map.values().cloned().collect())
+    }
+}
+
+struct MemQuerier<'a> {
+    guard: RwLockReadGuard<'a, BTreeMap<Labels, Vec<Sample>>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl MemQuerier<'_> {
+    fn in_range<'s>(
+        &'s self,
+        mint: i64,
+        maxt: i64,
+        matchers: &'s [Matcher],
+    ) -> impl Iterator<Item = (&'s Labels, &'s [Sample])> + 's {
+        self.guard.iter().filter_map(move |(l, s)| {
+            if !matches_all(matchers, l) {
+                return None;
+            }
+            let lo = s.partition_point(|x| x.t < mint);
+            let hi = s.partition_point(|x| x.t <= maxt);
+            (lo < hi).then(|| (l, &s[lo..hi]))
+        })
+    }
+}
+
+impl Querier for MemQuerier<'_> {
+    fn select<'a>(
+        &'a self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<Series<'a>>, StorageError> {
+        let mint = hints.mint.max(self.mint);
+        let maxt = hints.maxt.min(self.maxt);
+        Ok(self
+            .in_range(mint, maxt, matchers)
+            .map(|(l, s)| Series { labels: l.clone(), samples: Box::new(VecIter::new(s.to_vec())) })
+            .collect())
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut names = BTreeSet::new();
+        for (l, _) in self.in_range(self.mint, self.maxt, matchers) {
+            for label in l {
+                names.insert(label.name.clone());
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut values = BTreeSet::new();
+        for (l, _) in self.in_range(self.mint, self.maxt, matchers) {
+            if let Some(v) = l.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+/// An in-memory log store.
+///
+/// ```
+/// use model::{mem::MemLogStore, Direction, LogEntry, LogQueryable, Labels, Matcher};
+/// let store = MemLogStore::new();
+/// store.push(&Labels::from_pairs([("job", "app")]), LogEntry::new(5, "hello"));
+/// let q = store.log_querier().unwrap();
+/// let mut streams = q.select(&[Matcher::equal("job", "app")], 0, 10, Direction::Forward).unwrap();
+/// let e = streams[0].entries.next().unwrap().unwrap();
+/// assert_eq!(e.line, "hello");
+/// ```
+#[derive(Debug, Default)]
+pub struct MemLogStore {
+    streams: RwLock<BTreeMap<Labels, Vec<LogEntry>>>,
+}
+
+impl MemLogStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an entry; entries are kept sorted by timestamp, equal
+    /// timestamps in push order.
+    pub fn push(&self, labels: &Labels, entry: LogEntry) {
+        let mut map = self.streams.write().unwrap_or_else(|e| e.into_inner());
+        let entries = map.entry(labels.clone()).or_default();
+        let i = entries.partition_point(|e| e.ts <= entry.ts);
+        entries.insert(i, entry);
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) {
+        self.streams.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<Labels, Vec<LogEntry>>> {
+        self.streams.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl LogQueryable for MemLogStore {
+    fn log_querier(&self) -> Result<Box<dyn LogQuerier + '_>, StorageError> {
+        Ok(Box::new(MemLogQuerier { guard: self.read() }))
+    }
+}
+
+struct MemLogQuerier<'a> {
+    guard: RwLockReadGuard<'a, BTreeMap<Labels, Vec<LogEntry>>>,
+}
+
+impl MemLogQuerier<'_> {
+    fn in_range<'s>(
+        &'s self,
+        matchers: &'s [Matcher],
+        start: i64,
+        end: i64,
+    ) -> impl Iterator<Item = (&'s Labels, &'s [LogEntry])> + 's {
+        self.guard.iter().filter_map(move |(l, e)| {
+            if !matches_all(matchers, l) {
+                return None;
+            }
+            let lo = e.partition_point(|x| x.ts < start);
+            let hi = e.partition_point(|x| x.ts <= end);
+            (lo < hi).then(|| (l, &e[lo..hi]))
+        })
+    }
+}
+
+impl LogQuerier for MemLogQuerier<'_> {
+    fn select<'a>(
+        &'a self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        direction: Direction,
+    ) -> Result<Vec<Stream<'a>>, StorageError> {
+        Ok(self
+            .in_range(matchers, start, end)
+            .map(|(l, e)| {
+                let mut v = e.to_vec();
+                if direction == Direction::Backward {
+                    v.reverse();
+                }
+                Stream { labels: l.clone(), entries: Box::new(VecEntryIter::new(v)) }
+            })
+            .collect())
+    }
+
+    fn series(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Labels>, StorageError> {
+        Ok(self.in_range(matchers, start, end).map(|(l, _)| l.clone()).collect())
+    }
+
+    fn label_names(&self, start: i64, end: i64) -> Result<Vec<String>, StorageError> {
+        let mut names = BTreeSet::new();
+        for (l, _) in self.in_range(&[], start, end) {
+            names.extend(l.iter().map(|x| x.name.clone()));
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values = BTreeSet::new();
+        for (l, _) in self.in_range(matchers, start, end) {
+            if let Some(v) = l.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::collect_range;
+    use crate::MatchType;
+
+    #[test]
+    fn select_filters_by_matchers_and_range() {
+        let s = MemStore::new();
+        let a = Labels::from_pairs([("__name__", "m"), ("i", "a")]);
+        let b = Labels::from_pairs([("__name__", "m"), ("i", "b")]);
+        for t in 0..10 {
+            s.append(&a, t * 10, t as f64);
+            s.append(&b, t * 10 + 100, t as f64);
+        }
+        let q = s.querier(0, 1000).unwrap();
+        let m = [Matcher::new(MatchType::Regex, "i", "a|b").unwrap()];
+        let mut got = q.select(&SelectHints::range(50, 95), &m).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].labels, a);
+        assert_eq!(collect_range(got[0].samples.as_mut(), 0, 1000).unwrap().len(), 5);
+        assert_eq!(q.label_values("i", &[]).unwrap(), vec!["a", "b"]);
+        assert_eq!(q.label_names(&m).unwrap(), vec!["__name__", "i"]);
+    }
+
+    #[test]
+    fn logs_backward_reverses() {
+        let s = MemLogStore::new();
+        let l = Labels::from_pairs([("job", "x")]);
+        s.push(&l, LogEntry::new(2, "b"));
+        s.push(&l, LogEntry::new(1, "a"));
+        let q = s.log_querier().unwrap();
+        let mut st = q.select(&[Matcher::equal("job", "x")], 0, 10, Direction::Backward).unwrap();
+        assert_eq!(st[0].entries.next().unwrap().map(|e| e.line.to_string()), Some("b".into()));
+        assert_eq!(st[0].entries.next().unwrap().map(|e| e.line.to_string()), Some("a".into()));
+        assert!(st[0].entries.next().unwrap().is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! Memory-mapped time-series database: WAL, Gorilla chunks, blocks, index, compaction.
