@@ -1,0 +1,219 @@
+//! The one small synchronous HTTP server the binaries share: `tiny_http`
+//! with a fixed pool of worker threads, body-size limits, and plain
+//! request/response values so handlers stay testable.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::thread;
+
+/// A request as handlers see it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Raw query string (without `?`).
+    pub query: String,
+    /// Header name (lower case) and value pairs.
+    pub headers: Vec<(String, String)>,
+    /// The body (at most the server's limit).
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response from a handler.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Content type.
+    pub content_type: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with a body and content type.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Response { status, content_type: content_type.to_string(), headers: Vec::new(), body: body.into() }
+    }
+
+    /// A plain-text response.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Response::new(status, "text/plain; charset=utf-8", body.into().into_bytes())
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Response::new(status, "application/json", body)
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// A request handler shared by the worker threads.
+pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Worker threads.
+    pub threads: usize,
+    /// Largest accepted request body, in bytes (larger: 413).
+    pub max_body: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { threads: 8, max_body: 32 << 20 }
+    }
+}
+
+/// A running server; dropping it does not stop it (call [`Server::shutdown`]).
+pub struct Server {
+    inner: Arc<tiny_http::Server>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr` and starts the worker threads.
+    pub fn start(addr: &str, cfg: ServerConfig, handler: Handler) -> anyhow::Result<Server> {
+        let inner = Arc::new(
+            tiny_http::Server::http(addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+        );
+        let mut workers = Vec::new();
+        for i in 0..cfg.threads.max(1) {
+            let srv = Arc::clone(&inner);
+            let h = Arc::clone(&handler);
+            let max_body = cfg.max_body;
+            workers.push(
+                thread::Builder::new()
+                    .name(format!("http-{i}"))
+                    .spawn(move || {
+                        for rq in srv.incoming_requests() {
+                            serve_one(rq, &h, max_body);
+                        }
+                    })?,
+            );
+        }
+        Ok(Server { inner, workers })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.server_addr().to_ip()
+    }
+
+    /// Stops accepting and waits for the workers.
+    pub fn shutdown(self) {
+        self.inner.unblock();
+        for _ in 1..self.workers.len() {
+            self.inner.unblock();
+        }
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+
+    /// Blocks until the server stops.
+    pub fn join(self) {
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn serve_one(mut rq: tiny_http::Request, handler: &Handler, max_body: usize) {
+    let url = rq.url().to_string();
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (url, String::new()),
+    };
+    let headers: Vec<(String, String)> = rq
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+        .collect();
+    let mut body = Vec::new();
+    let too_large = rq.body_length().is_some_and(|n| n > max_body) || {
+        let mut limited = rq.as_reader().take(max_body as u64 + 1);
+        limited.read_to_end(&mut body).is_err() || body.len() > max_body
+    };
+    let resp = if too_large {
+        Response::text(413, format!("request body larger than {max_body} bytes\n"))
+    } else {
+        let req = Request { method: rq.method().as_str().to_ascii_uppercase(), path, query, headers, body };
+        handler(&req)
+    };
+    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], resp.content_type.as_bytes()) {
+        out.add_header(h);
+    }
+    for (k, v) in &resp.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            out.add_header(h);
+        }
+    }
+    // The client may have gone away; nothing useful to do about it.
+    let _ = rq.respond(out);
+}
+
+/// Decodes a request body according to `Content-Encoding` (gzip,
+/// deflate, snappy framing is the caller's business), with a size limit on
+/// the decoded bytes.
+pub fn decode_content_encoding(req: &Request, max: usize) -> Result<Vec<u8>, String> {
+    match req.header("content-encoding").map(|s| s.trim().to_ascii_lowercase()) {
+        None => Ok(req.body.clone()),
+        Some(e) if e.is_empty() || e == "identity" => Ok(req.body.clone()),
+        Some(e) if e == "gzip" => read_limited(flate2::read::GzDecoder::new(&req.body[..]), max),
+        Some(e) if e == "deflate" => read_limited(flate2::read::ZlibDecoder::new(&req.body[..]), max),
+        Some(e) => Err(format!("unsupported Content-Encoding {e:?}")),
+    }
+}
+
+fn read_limited(r: impl Read, max: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    r.take(max as u64 + 1).read_to_end(&mut out).map_err(|e| format!("cannot decode body: {e}"))?;
+    if out.len() > max {
+        return Err(format!("decoded body larger than {max} bytes"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_and_limits_bodies() {
+        let h: Handler = Arc::new(|r: &Request| Response::text(200, format!("{} {} {} {}", r.method, r.path, r.query, r.body.len())));
+        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 2, max_body: 10 }, h).unwrap();
+        let addr = srv.local_addr().unwrap();
+        let body = ureq::get(&format!("http://{addr}/x?y=1")).call().unwrap().into_string().unwrap();
+        assert_eq!(body, "GET /x y=1 0");
+        let r = ureq::post(&format!("http://{addr}/p")).send_bytes(&[0u8; 5]).unwrap().into_string().unwrap();
+        assert_eq!(r, "POST /p  5");
+        match ureq::post(&format!("http://{addr}/p")).send_bytes(&[0u8; 50]) {
+            Err(ureq::Error::Status(413, _)) => {}
+            other => panic!("expected 413, got {other:?}"),
+        }
+        srv.shutdown();
+    }
+}
