@@ -1,0 +1,864 @@
+//! The Prometheus HTTP query API as pure request → response functions.
+//!
+//! [`PromApi::handle`] takes a method, a path, the query string and the
+//! body (for `POST` forms) and returns the status, content type and JSON
+//! body that Prometheus would send, with the same shapes, value formatting
+//! (`[<unix seconds>, "<value>"]`) and error bodies
+//! (`{"status":"error","errorType":"bad_data","error":"..."}`). No sockets:
+//! a server binary feeds it whatever HTTP library it uses.
+//!
+//! ```
+//! use model::{mem::MemStore, Labels};
+//! use promql::{Engine, http_api::{ApiRequest, PromApi}};
+//!
+//! let store = MemStore::new();
+//! store.append(&Labels::from_pairs([("__name__", "up"), ("job", "node")]), 10_000, 1.0);
+//! let engine = Engine::default();
+//! let api = PromApi::new(&engine, &store);
+//! let resp = api.handle(&ApiRequest::get("/api/v1/query", "query=up&time=20"), 0);
+//! assert_eq!(resp.status, 200);
+//! assert_eq!(
+//!     String::from_utf8(resp.body).unwrap(),
+//!     r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"node"},"value":[20,"1"]}]}}"#
+//! );
+//! ```
+
+use crate::engine::{Engine, EvalError};
+use crate::value::{AnnotationKind, Value};
+use crate::QueryResult;
+use model::{Labels, Matcher, MetricMetadata, Queryable};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Smallest timestamp the API accepts as "from the beginning" (as Prometheus's
+/// `minTime`, in ms).
+pub const MIN_TIME_MS: i64 = -9_223_309_901_257_974;
+/// Largest timestamp the API accepts as "until the end" (ms).
+pub const MAX_TIME_MS: i64 = 9_223_309_901_257_974;
+
+/// One HTTP request, already split by the server.
+#[derive(Clone, Debug)]
+pub struct ApiRequest<'a> {
+    /// `GET` or `POST` (others give 405).
+    pub method: &'a str,
+    /// The path, without the query string (e.g. `/api/v1/query`).
+    pub path: &'a str,
+    /// The raw query string (without `?`).
+    pub query: &'a str,
+    /// The body; for `POST` with a form content type its parameters are
+    /// added to the query string's.
+    pub body: &'a [u8],
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+}
+
+impl<'a> ApiRequest<'a> {
+    /// A `GET` request.
+    pub fn get(path: &'a str, query: &'a str) -> Self {
+        ApiRequest { method: "GET", path, query, body: &[], content_type: None }
+    }
+
+    /// A `POST` request with a URL-encoded form body.
+    pub fn post_form(path: &'a str, body: &'a [u8]) -> Self {
+        ApiRequest {
+            method: "POST",
+            path,
+            query: "",
+            body,
+            content_type: Some("application/x-www-form-urlencoded"),
+        }
+    }
+}
+
+/// The response to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Content type of `body`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What `/api/v1/status/buildinfo` reports.
+#[derive(Clone, Debug)]
+pub struct BuildInfo {
+    /// Version string.
+    pub version: String,
+    /// Source revision.
+    pub revision: String,
+    /// Branch.
+    pub branch: String,
+    /// Who built it.
+    pub build_user: String,
+    /// When.
+    pub build_date: String,
+    /// Toolchain (Prometheus reports its Go version here).
+    pub go_version: String,
+}
+
+impl Default for BuildInfo {
+    fn default() -> Self {
+        BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: String::new(),
+            branch: String::new(),
+            build_user: String::new(),
+            build_date: String::new(),
+            go_version: "rust".to_string(),
+        }
+    }
+}
+
+/// Prometheus's error types and their status codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    /// 400: invalid parameters or query.
+    BadData,
+    /// 422: the query failed while running.
+    Execution,
+    /// 503: the query timed out.
+    Timeout,
+    /// 500: the storage failed.
+    Internal,
+    /// 404: no such endpoint.
+    NotFound,
+    /// 405: wrong method.
+    MethodNotAllowed,
+}
+
+impl ErrorType {
+    fn name(self) -> &'static str {
+        match self {
+            ErrorType::BadData => "bad_data",
+            ErrorType::Execution => "execution",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Internal => "internal",
+            ErrorType::NotFound => "not_found",
+            ErrorType::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    fn status(self) -> u16 {
+        match self {
+            ErrorType::BadData => 400,
+            ErrorType::Execution => 422,
+            ErrorType::Timeout => 503,
+            ErrorType::Internal => 500,
+            ErrorType::NotFound => 404,
+            ErrorType::MethodNotAllowed => 405,
+        }
+    }
+}
+
+type ApiResult = Result<String, (ErrorType, String)>;
+
+/// The API over one engine and one storage.
+pub struct PromApi<'a> {
+    engine: &'a Engine,
+    store: &'a dyn Queryable,
+    build: BuildInfo,
+}
+
+impl<'a> PromApi<'a> {
+    /// An API answering from `store` with `engine`.
+    pub fn new(engine: &'a Engine, store: &'a dyn Queryable) -> Self {
+        PromApi { engine, store, build: BuildInfo::default() }
+    }
+
+    /// Replaces the build information reported.
+    pub fn with_build_info(mut self, build: BuildInfo) -> Self {
+        self.build = build;
+        self
+    }
+
+    /// Answers one request. `now_ms` is the time used when a query gives
+    /// none.
+    pub fn handle(&self, req: &ApiRequest<'_>, now_ms: i64) -> ApiResponse {
+        if req.method != "GET" && req.method != "POST" {
+            return error_response(ErrorType::MethodNotAllowed, "method not allowed");
+        }
+        let mut params: Vec<(String, String)> = parse_form(req.query.as_bytes());
+        if req.method == "POST"
+            && req.content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        {
+            params.extend(parse_form(req.body));
+        }
+        let p = Params(params);
+        let result = match req.path {
+            "/api/v1/query" => self.query(&p, now_ms),
+            "/api/v1/query_range" => self.query_range(&p),
+            "/api/v1/series" => self.series(&p),
+            "/api/v1/labels" => self.labels(&p),
+            "/api/v1/metadata" => self.metadata(&p),
+            "/api/v1/status/buildinfo" => Ok(self.buildinfo()),
+            "/api/v1/format_query" => format_query(&p),
+            path => match path.strip_prefix("/api/v1/label/").and_then(|r| r.strip_suffix("/values")) {
+                Some(name) => self.label_values(&percent_decode(name), &p),
+                None => Err((ErrorType::NotFound, format!("unknown API endpoint {path}"))),
+            },
+        };
+        match result {
+            Ok(body) => ApiResponse { status: 200, content_type: JSON, body: body.into_bytes() },
+            Err((kind, msg)) => error_response(kind, &msg),
+        }
+    }
+
+    fn query(&self, p: &Params, now_ms: i64) -> ApiResult {
+        let q = p.required("query")?;
+        let t = match p.get("time") {
+            Some(s) => parse_time(s).map_err(|e| bad(format!("invalid parameter \"time\": {e}")))?,
+            None => now_ms,
+        };
+        let res = self.engine.instant_query(self.store, q, t).map_err(eval_error)?;
+        Ok(success_query(&res, q))
+    }
+
+    fn query_range(&self, p: &Params) -> ApiResult {
+        let q = p.required("query")?;
+        let start = parse_time(p.required("start")?)
+            .map_err(|e| bad(format!("invalid parameter \"start\": {e}")))?;
+        let end = parse_time(p.required("end")?)
+            .map_err(|e| bad(format!("invalid parameter \"end\": {e}")))?;
+        if end < start {
+            return Err(bad("invalid parameter \"end\": end timestamp must not be before start time"));
+        }
+        let step = parse_duration_param(p.required("step")?)
+            .map_err(|e| bad(format!("invalid parameter \"step\": {e}")))?;
+        if step <= 0 {
+            return Err(bad(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if (end - start) / step > 11_000 {
+            return Err(bad(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+            ));
+        }
+        let res = self.engine.range_query(self.store, q, start, end, step).map_err(eval_error)?;
+        Ok(success_query(&res, q))
+    }
+
+    fn time_bounds(p: &Params) -> Result<(i64, i64), (ErrorType, String)> {
+        let start = match p.get("start") {
+            Some(s) => parse_time(s).map_err(|e| bad(format!("invalid parameter \"start\": {e}")))?,
+            None => MIN_TIME_MS,
+        };
+        let end = match p.get("end") {
+            Some(s) => parse_time(s).map_err(|e| bad(format!("invalid parameter \"end\": {e}")))?,
+            None => MAX_TIME_MS,
+        };
+        if end < start {
+            return Err(bad("invalid parameter \"end\": end timestamp must not be before start time"));
+        }
+        Ok((start, end))
+    }
+
+    fn series(&self, p: &Params) -> ApiResult {
+        let sets = match_sets(p)?;
+        if sets.is_empty() {
+            return Err(bad("no match[] parameter provided"));
+        }
+        let (start, end) = Self::time_bounds(p)?;
+        let limit = p.limit()?;
+        let querier = self.store.querier(start, end).map_err(internal)?;
+        let hints = model::SelectHints::range(start, end);
+        let mut all: std::collections::BTreeSet<Labels> = std::collections::BTreeSet::new();
+        for set in &sets {
+            for s in querier.select(&hints, set).map_err(internal)? {
+                all.insert(s.labels);
+            }
+        }
+        let mut out = String::from("[");
+        for (i, l) in all.iter().take(limit.unwrap_or(usize::MAX)).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_labels(&mut out, l);
+        }
+        out.push(']');
+        Ok(success(&out, &limit_warning(limit, all.len())))
+    }
+
+    fn labels(&self, p: &Params) -> ApiResult {
+        let sets = match_sets(p)?;
+        let (start, end) = Self::time_bounds(p)?;
+        let limit = p.limit()?;
+        let querier = self.store.querier(start, end).map_err(internal)?;
+        let mut names = std::collections::BTreeSet::new();
+        if sets.is_empty() {
+            names.extend(querier.label_names(&[]).map_err(internal)?);
+        } else {
+            for set in &sets {
+                names.extend(querier.label_names(set).map_err(internal)?);
+            }
+        }
+        let n = names.len();
+        Ok(success(&string_array(names.iter().take(limit.unwrap_or(usize::MAX))), &limit_warning(limit, n)))
+    }
+
+    fn label_values(&self, name: &str, p: &Params) -> ApiResult {
+        if !model::is_valid_label_name(name) {
+            return Err(bad(format!("invalid label name: {name:?}")));
+        }
+        let sets = match_sets(p)?;
+        let (start, end) = Self::time_bounds(p)?;
+        let limit = p.limit()?;
+        let querier = self.store.querier(start, end).map_err(internal)?;
+        let mut values = std::collections::BTreeSet::new();
+        if sets.is_empty() {
+            values.extend(querier.label_values(name, &[]).map_err(internal)?);
+        } else {
+            for set in &sets {
+                values.extend(querier.label_values(name, set).map_err(internal)?);
+            }
+        }
+        let n = values.len();
+        Ok(success(&string_array(values.iter().take(limit.unwrap_or(usize::MAX))), &limit_warning(limit, n)))
+    }
+
+    fn metadata(&self, p: &Params) -> ApiResult {
+        let limit = p.limit()?;
+        let metric = p.get("metric").filter(|m| !m.is_empty());
+        let mut by_name: BTreeMap<String, Vec<MetricMetadata>> = BTreeMap::new();
+        for md in self.store.metadata().map_err(internal)? {
+            if metric.is_some_and(|m| m != md.metric) {
+                continue;
+            }
+            by_name.entry(md.metric.clone()).or_default().push(md);
+        }
+        let mut out = String::from("{");
+        for (i, (name, mds)) in by_name.iter().take(limit.unwrap_or(usize::MAX)).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_str(&mut out, name);
+            out.push_str(":[");
+            for (j, md) in mds.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"type\":");
+                write_json_str(&mut out, &md.kind);
+                out.push_str(",\"help\":");
+                write_json_str(&mut out, &md.help);
+                out.push_str(",\"unit\":");
+                write_json_str(&mut out, &md.unit);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        out.push('}');
+        Ok(success(&out, &[]))
+    }
+
+    fn buildinfo(&self) -> String {
+        let b = &self.build;
+        let mut out = String::from("{");
+        for (i, (k, v)) in [
+            ("version", &b.version),
+            ("revision", &b.revision),
+            ("branch", &b.branch),
+            ("buildUser", &b.build_user),
+            ("buildDate", &b.build_date),
+            ("goVersion", &b.go_version),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_str(&mut out, k);
+            out.push(':');
+            write_json_str(&mut out, v);
+        }
+        out.push('}');
+        success(&out, &[])
+    }
+}
+
+const JSON: &str = "application/json";
+
+fn bad(msg: impl Into<String>) -> (ErrorType, String) {
+    (ErrorType::BadData, msg.into())
+}
+
+fn internal(e: model::StorageError) -> (ErrorType, String) {
+    (ErrorType::Internal, e.to_string())
+}
+
+fn eval_error(e: EvalError) -> (ErrorType, String) {
+    let kind = match &e {
+        EvalError::Parse(_) | EvalError::BadParams(_) => ErrorType::BadData,
+        EvalError::Timeout(_) => ErrorType::Timeout,
+        EvalError::Storage(_) => ErrorType::Internal,
+        _ => ErrorType::Execution,
+    };
+    let msg = match &e {
+        EvalError::Parse(p) => format!("invalid parameter \"query\": {p}"),
+        other => other.to_string(),
+    };
+    (kind, msg)
+}
+
+fn error_response(kind: ErrorType, msg: &str) -> ApiResponse {
+    let mut out = String::from("{\"status\":\"error\",\"errorType\":");
+    write_json_str(&mut out, kind.name());
+    out.push_str(",\"error\":");
+    write_json_str(&mut out, msg);
+    out.push('}');
+    ApiResponse { status: kind.status(), content_type: JSON, body: out.into_bytes() }
+}
+
+fn success(data: &str, warnings: &[String]) -> String {
+    let mut out = String::with_capacity(data.len() + 40);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    out.push_str(data);
+    if !warnings.is_empty() {
+        out.push_str(",\"warnings\":");
+        out.push_str(&string_array(warnings.iter()));
+    }
+    out.push('}');
+    out
+}
+
+fn limit_warning(limit: Option<usize>, n: usize) -> Vec<String> {
+    match limit {
+        Some(l) if n > l => vec!["results truncated due to limit".to_string()],
+        _ => Vec::new(),
+    }
+}
+
+fn success_query(res: &QueryResult, query: &str) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":");
+    match &res.value {
+        Value::Scalar { t, value } => {
+            out.push_str("\"scalar\",\"result\":");
+            write_point(&mut out, *t, *value);
+        }
+        Value::String { t, value } => {
+            out.push_str("\"string\",\"result\":[");
+            write_ts(&mut out, *t);
+            out.push(',');
+            write_json_str(&mut out, value);
+            out.push(']');
+        }
+        Value::Vector(v) => {
+            out.push_str("\"vector\",\"result\":[");
+            for (i, s) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(&mut out, &s.labels);
+                out.push_str(",\"value\":");
+                write_point(&mut out, s.t, s.value);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(m) => {
+            out.push_str("\"matrix\",\"result\":[");
+            for (i, s) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(&mut out, &s.labels);
+                out.push_str(",\"values\":[");
+                for (j, p) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    write_point(&mut out, p.t, p.v);
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+    let render = |kind| -> Vec<String> {
+        res.annotations.iter().filter(|a| a.kind == kind).map(|a| a.render(query)).collect()
+    };
+    let warnings = render(AnnotationKind::Warning);
+    if !warnings.is_empty() {
+        out.push_str(",\"warnings\":");
+        out.push_str(&string_array(warnings.iter()));
+    }
+    let infos = render(AnnotationKind::Info);
+    if !infos.is_empty() {
+        out.push_str(",\"infos\":");
+        out.push_str(&string_array(infos.iter()));
+    }
+    out.push('}');
+    out
+}
+
+/// Writes `[<seconds>, "<value>"]` as Prometheus does.
+fn write_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    write_ts(out, t);
+    out.push_str(",\"");
+    write_value(out, v);
+    out.push_str("\"]");
+}
+
+/// Unix seconds with a three-digit millisecond fraction when it is not
+/// zero (`1435781451.781`, `1.500`, `20`), exactly as Prometheus's JSON
+/// encoder writes timestamps.
+fn write_ts(out: &mut String, t: i64) {
+    let abs = t.unsigned_abs();
+    if t < 0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", abs / 1000);
+    let frac = abs % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// Formats a value as Go's `strconv.FormatFloat(v, 'f', -1, 64)`:
+/// shortest round-trip digits, no exponent; `NaN`, `+Inf`, `-Inf`.
+pub fn format_value(v: f64) -> String {
+    let mut s = String::new();
+    write_value(&mut s, v);
+    s
+}
+
+fn write_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        // Rust's Display for f64 prints the shortest round-trip digits
+        // without an exponent, which is exactly Go's 'f' with precision -1.
+        let _ = write!(out, "{v}");
+    }
+}
+
+fn write_labels(out: &mut String, l: &Labels) {
+    out.push('{');
+    for (i, label) in l.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_str(out, &label.name);
+        out.push(':');
+        write_json_str(out, &label.value);
+    }
+    out.push('}');
+}
+
+fn string_array<'s>(items: impl Iterator<Item = &'s String>) -> String {
+    let mut out = String::from("[");
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_str(&mut out, s);
+    }
+    out.push(']');
+    out
+}
+
+fn write_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            // Go's encoder escapes these for HTML safety; clients accept both.
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn format_query(p: &Params) -> ApiResult {
+    let q = p.required("query")?;
+    let expr = crate::parse(q).map_err(|e| bad(format!("invalid parameter \"query\": {e}")))?;
+    let mut s = String::new();
+    write_json_str(&mut s, &crate::print(&expr));
+    Ok(success(&s, &[]))
+}
+
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, k: &str) -> Option<&str> {
+        // Prometheus reads single-valued parameters with Go's FormValue,
+        // which takes the first occurrence.
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+
+    fn all<'s>(&'s self, k: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.0.iter().filter(move |(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, k: &str) -> Result<&str, (ErrorType, String)> {
+        match self.get(k) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(bad(format!("invalid parameter \"{k}\": parameter is missing"))),
+        }
+    }
+
+    fn limit(&self) -> Result<Option<usize>, (ErrorType, String)> {
+        match self.get("limit") {
+            None | Some("") | Some("0") => Ok(None),
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if n > 0 => Ok(Some(n as usize)),
+                Ok(_) => Ok(None),
+                Err(_) => Err(bad(format!("invalid parameter \"limit\": cannot parse {s:?} to a valid limit"))),
+            },
+        }
+    }
+}
+
+fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, (ErrorType, String)> {
+    let mut out = Vec::new();
+    for m in p.all("match[]") {
+        let sel = crate::parser::parse_selector(m)
+            .map_err(|e| bad(format!("invalid parameter \"match[]\": {e}")))?;
+        if sel.matchers.iter().all(|m| m.matches_empty()) {
+            return Err(bad(
+                "invalid parameter \"match[]\": match[] must contain at least one non-empty matcher",
+            ));
+        }
+        out.push(sel.matchers);
+    }
+    Ok(out)
+}
+
+/// Parses a time parameter: Unix seconds (fractions allowed) or RFC 3339.
+/// Returns milliseconds.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        if !f.is_finite() {
+            return Err(format!("cannot parse {s:?} to a valid timestamp"));
+        }
+        let ms = (f * 1000.0).round();
+        if ms < MIN_TIME_MS as f64 || ms > MAX_TIME_MS as f64 {
+            return Err(format!("cannot parse {s:?} to a valid timestamp"));
+        }
+        return Ok(ms as i64);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp_millis())
+        .map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+/// Parses a duration parameter: seconds (fractions allowed) or a PromQL
+/// duration (`15s`, `1m30s`). Returns milliseconds.
+pub fn parse_duration_param(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        let ms = f * 1000.0;
+        if !ms.is_finite() || ms.abs() > i64::MAX as f64 {
+            return Err(format!("cannot parse {s:?} to a valid duration. It overflows int64"));
+        }
+        return Ok(ms.round() as i64);
+    }
+    crate::lexer::parse_duration(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs (also query strings).
+pub fn parse_form(input: &[u8]) -> Vec<(String, String)> {
+    input
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+fn form_decode(b: &[u8]) -> String {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_decode(s: &str) -> String {
+    // Path segments use %XX but keep '+' literal.
+    form_decode(s.replace('+', "%2B").as_bytes())
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::mem::MemStore;
+
+    fn store() -> MemStore {
+        let s = MemStore::new();
+        for (inst, v) in [("a", 1.0), ("b", 2.5)] {
+            let l = Labels::from_pairs([("__name__", "up"), ("job", "node"), ("instance", inst)]);
+            for i in 0..10 {
+                s.append(&l, i * 15_000, v);
+            }
+        }
+        s.set_metadata(MetricMetadata {
+            metric: "up".into(),
+            kind: "gauge".into(),
+            help: "Whether the target is up.".into(),
+            unit: String::new(),
+        });
+        s
+    }
+
+    fn call(path: &str, query: &str) -> (u16, serde_json::Value) {
+        let s = store();
+        let e = Engine::default();
+        let api = PromApi::new(&e, &s);
+        let r = api.handle(&ApiRequest::get(path, query), 60_000);
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("valid JSON");
+        (r.status, body)
+    }
+
+    #[test]
+    fn instant_query_shapes() {
+        let (st, b) = call("/api/v1/query", "query=sum(up)&time=30.5");
+        assert_eq!(st, 200);
+        assert_eq!(b["data"]["resultType"], "vector");
+        assert_eq!(b["data"]["result"][0]["value"][1], "3.5");
+        assert_eq!(b["data"]["result"][0]["value"][0], 30.5);
+        let (_, b) = call("/api/v1/query", "query=1%2B1");
+        assert_eq!(b["data"]["resultType"], "scalar");
+        assert_eq!(b["data"]["result"], serde_json::json!([60, "2"]));
+        let (_, b) = call("/api/v1/query", "query=%22hi%22&time=1");
+        assert_eq!(b["data"]["result"], serde_json::json!([1, "hi"]));
+    }
+
+    #[test]
+    fn range_query_matrix() {
+        let (st, b) = call("/api/v1/query_range", "query=up&start=0&end=60&step=15s");
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["data"]["resultType"], "matrix");
+        assert_eq!(b["data"]["result"].as_array().map(Vec::len), Some(2));
+        assert_eq!(b["data"]["result"][1]["values"][4], serde_json::json!([60, "2.5"]));
+    }
+
+    #[test]
+    fn errors_match_prometheus() {
+        let (st, b) = call("/api/v1/query", "query=sum(");
+        assert_eq!(st, 400);
+        assert_eq!(b["status"], "error");
+        assert_eq!(b["errorType"], "bad_data");
+        let (st, b) = call("/api/v1/query", "");
+        assert_eq!(st, 400);
+        assert_eq!(b["error"], "invalid parameter \"query\": parameter is missing");
+        let (st, _) = call("/api/v1/query_range", "query=up&start=10&end=0&step=1");
+        assert_eq!(st, 400);
+        let (st, _) = call("/api/v1/query_range", "query=up&start=0&end=10&step=0");
+        assert_eq!(st, 400);
+        let (st, _) = call("/api/v1/query", "query=up&time=yesterday");
+        assert_eq!(st, 400);
+        let (st, b) = call("/api/v1/nope", "");
+        assert_eq!(st, 404);
+        assert_eq!(b["errorType"], "not_found");
+        let (st, _) = call("/api/v1/series", "");
+        assert_eq!(st, 400);
+        let (st, _) = call("/api/v1/series", "match[]=%7Bjob%3D%22%22%7D");
+        assert_eq!(st, 400);
+    }
+
+    #[test]
+    fn metadata_endpoints() {
+        let (_, b) = call("/api/v1/labels", "");
+        assert_eq!(b["data"], serde_json::json!(["__name__", "instance", "job"]));
+        let (_, b) = call("/api/v1/label/instance/values", "");
+        assert_eq!(b["data"], serde_json::json!(["a", "b"]));
+        let (_, b) = call("/api/v1/label/instance/values", "limit=1");
+        assert_eq!(b["data"], serde_json::json!(["a"]));
+        assert_eq!(b["warnings"][0], "results truncated due to limit");
+        let (_, b) = call("/api/v1/series", "match[]=up%7Binstance%3D%22b%22%7D&start=0&end=100");
+        assert_eq!(
+            b["data"],
+            serde_json::json!([{"__name__": "up", "instance": "b", "job": "node"}])
+        );
+        let (_, b) = call("/api/v1/metadata", "");
+        assert_eq!(b["data"]["up"][0]["type"], "gauge");
+        let (_, b) = call("/api/v1/status/buildinfo", "");
+        assert!(b["data"]["version"].is_string());
+    }
+
+    #[test]
+    fn post_form_params() {
+        let s = store();
+        let e = Engine::default();
+        let api = PromApi::new(&e, &s);
+        let r = api.handle(&ApiRequest::post_form("/api/v1/query", b"query=count(up)&time=60"), 0);
+        let b: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(b["data"]["result"][0]["value"], serde_json::json!([60, "2"]));
+    }
+
+    #[test]
+    fn formatting_helpers() {
+        let mut s = String::new();
+        write_ts(&mut s, 1_435_781_451_781);
+        assert_eq!(s, "1435781451.781");
+        s.clear();
+        write_ts(&mut s, 1500);
+        assert_eq!(s, "1.500");
+        s.clear();
+        write_ts(&mut s, -1500);
+        assert_eq!(s, "-1.500");
+        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_value(0.1), "0.1");
+        assert_eq!(parse_time("2015-07-01T20:10:51.781Z").unwrap(), 1_435_781_451_781);
+        assert_eq!(parse_duration_param("1m30s").unwrap(), 90_000);
+        assert_eq!(parse_duration_param("0.5").unwrap(), 500);
+        assert_eq!(parse_form(b"a=1+2&b=%2F%zz&c"), vec![
+            ("a".to_string(), "1 2".to_string()),
+            ("b".to_string(), "/%zz".to_string()),
+            ("c".to_string(), String::new()),
+        ]);
+    }
+}
