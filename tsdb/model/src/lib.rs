@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod exposition;
 mod labels;
 mod logs;
 #[cfg(feature = "mem")]
