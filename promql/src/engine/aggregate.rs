@@ -1,0 +1,317 @@
+//! Aggregation operators.
+
+use super::eval::{Ctx, El, Val};
+use super::EvalError;
+use crate::ast::{AggregateOp, Expr, Grouping, Span};
+use model::Labels;
+use std::collections::HashMap;
+
+/// Kahan-compensated addition, as Prometheus does it.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Average with Kahan summation that switches to an incremental mean when
+/// the plain sum overflows.
+pub(crate) fn average(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut sum, mut c, mut mean, mut count) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut incremental = false;
+    for v in values {
+        count += 1.0;
+        if !incremental {
+            let (ns, nc) = kahan_inc(v, sum, c);
+            if count == 1.0 || !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        let (m, nc) = kahan_inc(v / count, q * mean, q * c);
+        mean = m;
+        c = nc;
+    }
+    if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }
+}
+
+/// Population variance (Welford with Kahan compensation).
+pub(crate) fn variance(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut count, mut mean, mut cmean, mut aux, mut caux) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for v in values {
+        count += 1.0;
+        let delta = v - (mean + cmean);
+        let (m, c) = kahan_inc(delta / count, mean, cmean);
+        mean = m;
+        cmean = c;
+        let new_delta = v - (mean + cmean);
+        let (a, c) = kahan_inc(delta * new_delta, aux, caux);
+        aux = a;
+        caux = c;
+    }
+    (aux + caux) / count
+}
+
+/// Prometheus's quantile over unsorted values (linear interpolation).
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse()));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Whether label `name` takes part in the grouping.
+fn grouped(g: &Grouping, name: &str) -> bool {
+    let listed = g.labels.iter().any(|l| l == name);
+    if g.without {
+        !listed && !super::eval::NAME_LABELS.contains(&name)
+    } else {
+        listed
+    }
+}
+
+/// FNV-1a over the grouping labels (no allocation).
+fn group_hash(g: &Grouping, l: &Labels) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for lab in l.iter().filter(|lab| grouped(g, &lab.name)) {
+        for b in lab.name.bytes().chain([0xff]).chain(lab.value.bytes()).chain([0xfe]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Whether `l` belongs to the group with key `key`.
+fn in_group(g: &Grouping, l: &Labels, key: &Labels) -> bool {
+    let mut mine = l.iter().filter(|lab| grouped(g, &lab.name));
+    let mut theirs = key.iter();
+    loop {
+        match (mine.next(), theirs.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+fn group_key(g: &Grouping, l: &Labels) -> Labels {
+    let names: Vec<&str> = g.labels.iter().map(String::as_str).collect();
+    if g.without {
+        let mut names = names;
+        names.extend_from_slice(super::eval::NAME_LABELS);
+        l.without(&names)
+    } else {
+        l.keep(&names)
+    }
+}
+
+pub(crate) fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+pub(crate) fn eval(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, param: Option<&Expr>, g: &Grouping, span: Span, t: i64) -> Result<Val, EvalError> {
+    let pval = match param {
+        Some(p) => Some(ctx.eval(p, t)?),
+        None => None,
+    };
+    let Val::Vector(input) = ctx.eval(expr, t)? else {
+        return Err(EvalError::rt("expected instant vector in aggregation", span));
+    };
+    let scalar_param = match &pval {
+        Some(Val::Scalar(v)) => Some(*v),
+        _ => None,
+    };
+    let pspan = param.map(|p| p.span()).unwrap_or(span);
+    // Groups in order of first appearance, found by a hash of the grouping
+    // labels so that the key set is only built once per group.
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<El>)> = Vec::new();
+    for el in input {
+        let h = group_hash(g, &el.labels);
+        let chain = index.entry(h).or_default();
+        let found = chain.iter().copied().find(|&i| in_group(g, &el.labels, &groups[i].0));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                groups.push((group_key(g, &el.labels), Vec::new()));
+                chain.push(groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        groups[i].1.push(el);
+    }
+    let mut out = Vec::new();
+    match op {
+        AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
+            let k = scalar_param.unwrap_or(f64::NAN);
+            if k.is_nan() {
+                return Err(EvalError::rt("Parameter value is NaN", pspan));
+            }
+            if k < 1.0 {
+                return Ok(Val::Vector(Vec::new()));
+            }
+            let k = if k >= 9.2e18 { usize::MAX } else { k as usize };
+            for (_, mut els) in groups {
+                match op {
+                    AggregateOp::Topk => els.sort_by(|a, b| cmp_desc(a.v, b.v)),
+                    // NaN sorts last for bottomk as well.
+                    AggregateOp::Bottomk => els.sort_by(|a, b| cmp_asc_nan_last(a.v, b.v)),
+                    _ => {}
+                }
+                els.truncate(k);
+                out.extend(els);
+            }
+            return Ok(Val::Vector(out));
+        }
+        AggregateOp::LimitRatio => {
+            let mut r = scalar_param.unwrap_or(f64::NAN);
+            if r.is_nan() {
+                return Err(EvalError::rt("Ratio value is NaN", pspan));
+            }
+            if !(-1.0..=1.0).contains(&r) {
+                r = r.clamp(-1.0, 1.0);
+                let got = scalar_param.unwrap_or(f64::NAN);
+                ctx.warn(format!("ratio value should be between -1 and 1, got {}, capping to {}", format_value(got), format_value(r)), pspan);
+            }
+            for (_, els) in groups {
+                for el in els {
+                    let offset = el.labels.stable_hash() as f64 / u64::MAX as f64;
+                    if (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r) {
+                        out.push(el);
+                    }
+                }
+            }
+            return Ok(Val::Vector(out));
+        }
+        AggregateOp::CountValues => {
+            let Some(Val::Str(name)) = pval else {
+                return Err(EvalError::rt("count_values needs a string parameter", pspan));
+            };
+            if name.is_empty() || name.contains('\u{fffd}') {
+                return Err(EvalError::rt(format!("invalid label name {name:?}"), pspan));
+            }
+            for (k, els) in groups {
+                let mut counts: Vec<(String, f64, bool)> = Vec::new();
+                for el in els {
+                    let s = format_value(el.v);
+                    match counts.iter_mut().find(|c| c.0 == s) {
+                        Some(c) => {
+                            c.1 += 1.0;
+                            c.2 |= el.drop_name;
+                        }
+                        None => counts.push((s, 1.0, el.drop_name)),
+                    }
+                }
+                for (s, n, _) in counts {
+                    let mut lb = k.builder();
+                    lb.set(name.clone(), s);
+                    out.push(El { labels: lb.build(), v: n, drop_name: false, src_t: t });
+                }
+            }
+            return Ok(Val::Vector(out));
+        }
+        _ => {}
+    }
+    if op == AggregateOp::Quantile {
+        let q = scalar_param.unwrap_or(f64::NAN);
+        if !(0.0..=1.0).contains(&q) {
+            ctx.warn(format!("quantile value should be between 0 and 1, got {}", format_value(q)), pspan);
+        }
+    }
+    for (k, els) in groups {
+        let drop_name = els.iter().any(|e| e.drop_name);
+        let vals = els.iter().map(|e| e.v);
+        let v = match op {
+            AggregateOp::Sum => {
+                let (s, c) = vals.fold((0.0, 0.0), |(s, c), v| kahan_inc(v, s, c));
+                s + c
+            }
+            AggregateOp::Avg => average(vals),
+            AggregateOp::Count => els.len() as f64,
+            AggregateOp::Group => 1.0,
+            AggregateOp::Min => vals.fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
+            AggregateOp::Max => vals.fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
+            AggregateOp::Stdvar => variance(vals),
+            AggregateOp::Stddev => variance(vals).sqrt(),
+            AggregateOp::Quantile => {
+                let mut vs: Vec<f64> = vals.collect();
+                quantile(scalar_param.unwrap_or(f64::NAN), &mut vs)
+            }
+            _ => f64::NAN,
+        };
+        out.push(El { labels: k, v, drop_name, src_t: t });
+    }
+    Ok(Val::Vector(out))
+}
+
+/// Descending order with NaN last.
+fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Ascending order with NaN last.
+fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interpolates() {
+        assert_eq!(quantile(0.5, &mut [1.0, 3.0, 2.0]), 2.0);
+        assert_eq!(quantile(0.25, &mut [1.0, 2.0, 3.0, 4.0, 5.0]), 2.0);
+        assert_eq!(quantile(-1.0, &mut [1.0]), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn average_survives_overflow() {
+        assert_eq!(average([f64::MAX, f64::MAX]), f64::MAX);
+        assert_eq!(average([1.0, 2.0, 3.0]), 2.0);
+        assert!((variance([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]) - 4.0).abs() < 1e-12);
+    }
+}

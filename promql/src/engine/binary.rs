@@ -1,0 +1,209 @@
+//! Binary operators: scalar/vector arithmetic, comparisons, set operators
+//! and vector matching (one-to-one, many-to-one, one-to-many, fill).
+
+use super::eval::{Ctx, El, Val};
+use super::EvalError;
+use crate::ast::{BinModifier, BinaryOp, Cardinality, Expr, Span, VectorMatching};
+use model::Labels;
+use std::collections::{HashMap, HashSet};
+
+/// Applies an arithmetic or comparison operator. For comparisons the value
+/// is the left operand and the flag says whether the comparison held.
+pub(crate) fn scalar_op(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinaryOp::Add => (l + r, true),
+        BinaryOp::Sub => (l - r, true),
+        BinaryOp::Mul => (l * r, true),
+        BinaryOp::Div => (l / r, true),
+        BinaryOp::Mod => (l % r, true),
+        BinaryOp::Pow => (l.powf(r), true),
+        BinaryOp::Atan2 => (l.atan2(r), true),
+        BinaryOp::Eq => (l, l == r),
+        BinaryOp::Ne => (l, l != r),
+        BinaryOp::Gt => (l, l > r),
+        BinaryOp::Lt => (l, l < r),
+        BinaryOp::Ge => (l, l >= r),
+        BinaryOp::Le => (l, l <= r),
+        // Trimming applies to native histograms only; float samples drop out.
+        BinaryOp::TrimUpper | BinaryOp::TrimLower => (l, false),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => (f64::NAN, false),
+    }
+}
+
+fn signature(m: &VectorMatching, l: &Labels) -> Labels {
+    if m.on {
+        let names: Vec<&str> = m.labels.iter().map(String::as_str).collect();
+        l.keep(&names)
+    } else {
+        let mut names: Vec<&str> = m.labels.iter().map(String::as_str).collect();
+        names.push(model::METRIC_NAME);
+        l.without(&names)
+    }
+}
+
+pub(crate) fn eval(ctx: &mut Ctx, op: BinaryOp, lhs: &Expr, rhs: &Expr, m: &BinModifier, span: Span, t: i64) -> Result<Val, EvalError> {
+    let lv = ctx.eval(lhs, t)?;
+    let rv = ctx.eval(rhs, t)?;
+    let arith = !op.is_comparison() && !op.is_set();
+    match (lv, rv) {
+        (Val::Scalar(a), Val::Scalar(b)) => {
+            let (v, keep) = scalar_op(op, a, b);
+            if op.is_comparison() {
+                return Ok(Val::Scalar(if keep { 1.0 } else { 0.0 }));
+            }
+            Ok(Val::Scalar(v))
+        }
+        (Val::Vector(v), Val::Scalar(s)) => Ok(Val::Vector(vector_scalar(op, v, s, false, m.return_bool, arith))),
+        (Val::Scalar(s), Val::Vector(v)) => Ok(Val::Vector(vector_scalar(op, v, s, true, m.return_bool, arith))),
+        (Val::Vector(a), Val::Vector(b)) => match op {
+            BinaryOp::And => Ok(Val::Vector(and_unless(a, b, &m.matching, true))),
+            BinaryOp::Unless => Ok(Val::Vector(and_unless(a, b, &m.matching, false))),
+            BinaryOp::Or => Ok(Val::Vector(or(a, b, &m.matching))),
+            _ => vector_vector(op, a, b, m, span, arith).map(Val::Vector),
+        },
+        _ => Err(EvalError::rt("binary expression must contain only scalar and instant vector types", span)),
+    }
+}
+
+fn vector_scalar(op: BinaryOp, v: Vec<El>, s: f64, swap: bool, return_bool: bool, arith: bool) -> Vec<El> {
+    let mut out = Vec::with_capacity(v.len());
+    for mut el in v {
+        let (l, r) = if swap { (s, el.v) } else { (el.v, s) };
+        let (mut val, mut keep) = scalar_op(op, l, r);
+        if op.is_comparison() && swap {
+            val = el.v;
+        }
+        if return_bool {
+            val = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        if keep {
+            el.v = val;
+            el.drop_name |= arith || return_bool;
+            out.push(el);
+        }
+    }
+    out
+}
+
+fn and_unless(a: Vec<El>, b: Vec<El>, m: &VectorMatching, and: bool) -> Vec<El> {
+    let sigs: HashSet<Labels> = b.iter().map(|e| signature(m, &e.labels)).collect();
+    a.into_iter().filter(|e| sigs.contains(&signature(m, &e.labels)) == and).collect()
+}
+
+fn or(a: Vec<El>, b: Vec<El>, m: &VectorMatching) -> Vec<El> {
+    let sigs: HashSet<Labels> = a.iter().map(|e| signature(m, &e.labels)).collect();
+    let mut out = a;
+    out.extend(b.into_iter().filter(|e| !sigs.contains(&signature(m, &e.labels))));
+    out
+}
+
+fn result_labels(m: &VectorMatching, many: &Labels, one: Option<&Labels>) -> Labels {
+    let mut lb = many.builder();
+    if m.card == Cardinality::OneToOne {
+        if m.on {
+            let names: Vec<&str> = m.labels.iter().map(String::as_str).collect();
+            return many.keep(&names);
+        }
+        for l in &m.labels {
+            lb.del(l);
+        }
+    }
+    if let Some(one) = one {
+        for l in &m.include {
+            match one.get(l) {
+                Some(v) if !v.is_empty() => {
+                    lb.set(l.clone(), v.to_string());
+                }
+                _ => {
+                    lb.del(l);
+                }
+            }
+        }
+    }
+    lb.build()
+}
+
+fn vector_vector(op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m: &BinModifier, span: Span, arith: bool) -> Result<Vec<El>, EvalError> {
+    let matching = &m.matching;
+    let swap = matching.card == Cardinality::OneToMany;
+    let (many, one) = if swap { (rhs, lhs) } else { (lhs, rhs) };
+    // fill_left fills a missing left operand of the loop (after swapping),
+    // fill_right a missing right operand.
+    let (fill_missing_one, fill_missing_many) = (m.fill_right, m.fill_left);
+    let mut one_sigs: HashMap<Labels, usize> = HashMap::new();
+    for (i, e) in one.iter().enumerate() {
+        let sig = signature(matching, &e.labels);
+        if let Some(&j) = one_sigs.get(&sig) {
+            let side = if swap { "left" } else { "right" };
+            return Err(EvalError::rt(
+                format!(
+                    "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    one[j].labels, e.labels
+                ),
+                span,
+            ));
+        }
+        one_sigs.insert(sig, i);
+    }
+    let mut out = Vec::new();
+    let mut matched_one: HashMap<Labels, HashSet<Labels>> = HashMap::new();
+    let mut used_one = vec![false; one.len()];
+    let compute = |many_v: f64, one_v: f64| -> (f64, bool) {
+        let (l, r) = if swap { (one_v, many_v) } else { (many_v, one_v) };
+        let (mut v, mut keep) = scalar_op(op, l, r);
+        if m.return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        (v, keep)
+    };
+    for el in &many {
+        let sig = signature(matching, &el.labels);
+        let (one_el, one_v) = match one_sigs.get(&sig) {
+            Some(&j) => {
+                used_one[j] = true;
+                (Some(&one[j]), one[j].v)
+            }
+            None => match fill_missing_one {
+                Some(f) => (None, f),
+                None => continue,
+            },
+        };
+        let (v, keep) = compute(el.v, one_v);
+        let ent = matched_one.entry(sig).or_default();
+        if matching.card == Cardinality::OneToOne {
+            // Duplicates on the "many" side are an error even when the
+            // comparison filters them away.
+            if !ent.is_empty() {
+                return Err(EvalError::rt("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)", span));
+            }
+            ent.insert(Labels::empty());
+        }
+        if !keep {
+            continue;
+        }
+        let labels = result_labels(matching, &el.labels, one_el.map(|o| &o.labels));
+        if matching.card != Cardinality::OneToOne {
+            if ent.contains(&labels) {
+                return Err(EvalError::rt("multiple matches for labels: grouping labels must ensure unique matches", span));
+            }
+            ent.insert(labels.clone());
+        }
+        out.push(El { labels, v, drop_name: el.drop_name || arith || m.return_bool, src_t: el.src_t });
+    }
+    if let Some(f) = fill_missing_many {
+        for (j, e) in one.iter().enumerate() {
+            if used_one[j] {
+                continue;
+            }
+            let (v, keep) = compute(f, e.v);
+            if !keep {
+                continue;
+            }
+            let labels = signature(matching, &e.labels);
+            out.push(El { labels, v, drop_name: false, src_t: e.src_t });
+        }
+    }
+    Ok(out)
+}

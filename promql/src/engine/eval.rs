@@ -1,0 +1,713 @@
+//! Expression evaluation: data loading, selectors, subqueries and the step
+//! loop.
+
+use super::{aggregate, binary, functions, EngineOptions, EvalError, QueryResult};
+use crate::ast::{AtModifier, DurationExpr, Expr, Span, UnaryOp, VectorSelector};
+use crate::value::{Annotation, AnnotationKind, MatrixSeries, Value, VectorSample};
+use model::{collect_range, is_stale_nan, Labels, Queryable, Sample, SelectHints};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::Instant;
+
+/// One element of an instant vector during evaluation.
+#[derive(Clone, Debug)]
+pub(crate) struct El {
+    pub labels: Labels,
+    pub v: f64,
+    /// `__name__` is to be removed at the end (delayed name removal).
+    pub drop_name: bool,
+    /// Timestamp of the underlying raw sample (for `timestamp()`).
+    pub src_t: i64,
+}
+
+/// One series of a range vector during evaluation.
+#[derive(Clone, Debug)]
+pub(crate) struct RSeries {
+    pub labels: Labels,
+    pub points: Points,
+    pub drop_name: bool,
+}
+
+/// The samples of one series in a window. Windows of loaded data share the
+/// loaded buffer instead of copying it at every step.
+#[derive(Clone, Debug)]
+pub(crate) struct Points {
+    buf: Rc<[Sample]>,
+    lo: usize,
+    hi: usize,
+}
+
+impl Points {
+    /// `buf[lo..hi]`, shared.
+    fn shared(buf: &Rc<[Sample]>, lo: usize, hi: usize) -> Self {
+        Points { buf: Rc::clone(buf), lo, hi }
+    }
+
+    /// Points built for this window only.
+    pub fn owned(v: Vec<Sample>) -> Self {
+        let hi = v.len();
+        Points { buf: Rc::from(v), lo: 0, hi }
+    }
+}
+
+impl std::ops::Deref for Points {
+    type Target = [Sample];
+    fn deref(&self) -> &[Sample] {
+        &self.buf[self.lo..self.hi]
+    }
+}
+
+/// An intermediate value.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Vector(Vec<El>),
+    Matrix(Vec<RSeries>),
+    Str(String),
+}
+
+/// A range-vector argument with the window it covers.
+pub(crate) struct RangeArg {
+    pub series: Vec<RSeries>,
+    /// Window length, ms.
+    pub range: i64,
+    /// Window end (after `@` and offset), ms.
+    pub end: i64,
+    pub anchored: bool,
+    pub smoothed: bool,
+    /// Samples around the window (for anchored/smoothed), per series.
+    pub extended: Vec<Vec<Sample>>,
+}
+
+type SeriesData = Vec<(Labels, Rc<[Sample]>)>;
+
+pub(crate) struct Ctx<'o> {
+    pub opts: &'o EngineOptions,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    pub lookback: i64,
+    data: HashMap<usize, SeriesData>,
+    deadline: Instant,
+    samples: usize,
+    pub annotations: Vec<Annotation>,
+    /// Inner results of subqueries by node and (absolute, step-aligned)
+    /// time, so consecutive steps of a range query reuse them.
+    subquery_cache: HashMap<usize, BTreeMap<i64, Rc<Val>>>,
+    /// Per selector (and bound), per series: the sample index found at the
+    /// previous step, where the next search starts.
+    cursors: HashMap<(usize, u8), Vec<usize>>,
+}
+
+fn key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+impl<'o> Ctx<'o> {
+    pub fn warn(&mut self, message: impl Into<String>, span: Span) {
+        self.annotate(AnnotationKind::Warning, message.into(), span);
+    }
+
+    pub fn info(&mut self, message: impl Into<String>, span: Span) {
+        self.annotate(AnnotationKind::Info, message.into(), span);
+    }
+
+    fn annotate(&mut self, kind: AnnotationKind, message: String, span: Span) {
+        if !self.annotations.iter().any(|a| a.kind == kind && a.message == message && a.span == span) {
+            self.annotations.push(Annotation { kind, message, span });
+        }
+    }
+
+    pub fn dur_ms(&self, d: &DurationExpr) -> i64 {
+        d.eval_ms(self.step, self.end - self.start)
+    }
+
+    fn at_time(&self, at: &Option<AtModifier>, t: i64) -> i64 {
+        match at {
+            Some(AtModifier::Timestamp(ms)) => (*ms).clamp(-super::MAX_TIME_MS, super::MAX_TIME_MS),
+            Some(AtModifier::Start) => self.start,
+            Some(AtModifier::End) => self.end,
+            None => t,
+        }
+    }
+
+    fn selector_time(&self, vs: &VectorSelector, t: i64) -> i64 {
+        self.at_time(&vs.at, t) - vs.offset.as_ref().map(|o| self.dur_ms(o)).unwrap_or(0)
+    }
+
+    pub fn check_limits(&mut self, added: usize, what: &'static str) -> Result<(), EvalError> {
+        self.samples = self.samples.saturating_add(added);
+        if self.samples > self.opts.max_samples {
+            return Err(EvalError::TooManySamples(what));
+        }
+        if Instant::now() >= self.deadline {
+            return Err(EvalError::Timeout(what));
+        }
+        Ok(())
+    }
+
+    /// Works out the inclusive time range each selector needs.
+    fn plan(&self, e: &Expr, start: i64, end: i64, out: &mut HashMap<usize, (i64, i64, i64)>) {
+        let widen = |out: &mut HashMap<usize, (i64, i64, i64)>, k: usize, lo: i64, hi: i64, range: i64| {
+            let ent = out.entry(k).or_insert((lo, hi, range));
+            ent.0 = ent.0.min(lo);
+            ent.1 = ent.1.max(hi);
+        };
+        match e {
+            Expr::Vector(vs) => {
+                let (s, en) = self.pinned(&vs.at, &vs.offset, start, end);
+                widen(out, key(vs), s - self.lookback, en + if vs.smoothed { self.lookback } else { 0 }, 0);
+            }
+            Expr::Matrix { selector, range, anchored, smoothed, .. } => {
+                let (s, en) = self.pinned(&selector.at, &selector.offset, start, end);
+                let r = self.dur_ms(range);
+                let extra = if *anchored || *smoothed { self.lookback } else { 0 };
+                widen(out, key(selector), s - r - extra, en + if *smoothed { self.lookback } else { 0 }, r);
+            }
+            Expr::Subquery { expr, range, step, offset, at, .. } => {
+                let (s, en) = self.pinned(at, offset, start, end);
+                let st = step.as_ref().map(|d| self.dur_ms(d)).unwrap_or(duration_ms(self.opts.default_subquery_step)).max(1);
+                self.plan(expr, s - self.dur_ms(range) - st, en, out);
+            }
+            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.plan(expr, start, end, out),
+            Expr::Binary { lhs, rhs, .. } => {
+                self.plan(lhs, start, end, out);
+                self.plan(rhs, start, end, out);
+            }
+            Expr::Aggregate { expr, param, .. } => {
+                if let Some(p) = param {
+                    self.plan(p, start, end, out);
+                }
+                self.plan(expr, start, end, out);
+            }
+            Expr::Call { func, args, .. } if func == "info" && args.len() == 2 => {
+                self.plan(&args[0], start, end, out);
+                if let Expr::Vector(vs) = &args[1] {
+                    // The info series are read as of the base expression's
+                    // reference time (its `@` and offsets).
+                    let (s, en) = self.ref_range(&args[0], start, end);
+                    widen(out, key(vs), s - self.lookback, en, 0);
+                }
+            }
+            Expr::Call { args, .. } => {
+                for a in args {
+                    self.plan(a, start, end, out);
+                }
+            }
+            Expr::Number { .. } | Expr::String { .. } | Expr::Duration { .. } => {}
+        }
+    }
+
+    /// The range of reference times of an expression evaluated over
+    /// `[start, end]`: where its selectors read, after `@` and offsets.
+    fn ref_range(&self, e: &Expr, start: i64, end: i64) -> (i64, i64) {
+        match e {
+            Expr::Vector(vs) => self.pinned(&vs.at, &vs.offset, start, end),
+            Expr::Matrix { selector, .. } => self.pinned(&selector.at, &selector.offset, start, end),
+            Expr::Subquery { expr, offset, at, .. } => {
+                let (s, en) = self.pinned(at, offset, start, end);
+                self.ref_range(expr, s, en)
+            }
+            _ => match first_child(e) {
+                Some(c) => self.ref_range(c, start, end),
+                None => (start, end),
+            },
+        }
+    }
+
+    /// The reference time of `e` evaluated at `t` (see [`Self::ref_range`]).
+    pub(crate) fn ref_time(&self, e: &Expr, t: i64) -> i64 {
+        self.ref_range(e, t, t).1
+    }
+
+    fn pinned(&self, at: &Option<AtModifier>, offset: &Option<DurationExpr>, start: i64, end: i64) -> (i64, i64) {
+        let off = offset.as_ref().map(|o| self.dur_ms(o)).unwrap_or(0);
+        match at {
+            Some(_) => {
+                let t = self.at_time(at, start);
+                (t - off, t - off)
+            }
+            None => (start - off, end - off),
+        }
+    }
+
+    fn load(&mut self, store: &dyn Queryable, e: &Expr) -> Result<(), EvalError> {
+        let mut ranges = HashMap::new();
+        self.plan(e, self.start, self.end, &mut ranges);
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let mut selectors: Vec<(&VectorSelector, bool)> = Vec::new();
+        e.walk(&mut |n| match n {
+            Expr::Vector(vs) if !selectors.iter().any(|(s, _)| std::ptr::eq(*s, vs)) => selectors.push((vs, false)),
+            Expr::Matrix { selector, .. } => selectors.push((selector, false)),
+            Expr::Call { func, args, .. } if func == "info" => {
+                if let Some(Expr::Vector(vs)) = args.get(1) {
+                    selectors.push((vs, true));
+                }
+            }
+            _ => {}
+        });
+        let mint = ranges.values().map(|r| r.0).min().unwrap_or(self.start);
+        let maxt = ranges.values().map(|r| r.1).max().unwrap_or(self.end);
+        let querier = store.querier(mint, maxt)?;
+        let mut loaded = 0usize;
+        for (vs, info) in selectors {
+            let k = key(vs);
+            if self.data.contains_key(&k) {
+                continue;
+            }
+            let Some(&(lo, hi, range)) = ranges.get(&k) else { continue };
+            let hints = SelectHints { mint: lo, maxt: hi, step: self.step, range, func: None };
+            let mut out = Vec::new();
+            let mut matchers = vs.matchers.clone();
+            if info {
+                let names: Vec<&model::Matcher> = matchers.iter().filter(|m| m.name == model::METRIC_NAME).collect();
+                if names.is_empty() {
+                    matchers.push(model::Matcher::equal(model::METRIC_NAME, "target_info"));
+                } else if !names.iter().any(|m| matches!(m.kind, model::MatchType::Equal | model::MatchType::Regex)) {
+                    // Only negative name matchers: info series are still `*_info`.
+                    if let Ok(m) = model::Matcher::new(model::MatchType::Regex, model::METRIC_NAME, ".+_info") {
+                        matchers.push(m);
+                    }
+                }
+            }
+            for mut s in querier.select(&hints, &matchers)? {
+                let samples = collect_range(s.samples.as_mut(), lo, hi)?;
+                loaded += samples.len();
+                if loaded > self.opts.max_samples {
+                    return Err(EvalError::TooManySamples("query execution"));
+                }
+                if !samples.is_empty() {
+                    out.push((s.labels, Rc::from(samples)));
+                }
+            }
+            if Instant::now() >= self.deadline {
+                return Err(EvalError::Timeout("query loading"));
+            }
+            self.data.insert(k, out);
+        }
+        Ok(())
+    }
+
+    fn vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<El>, EvalError> {
+        let ts = self.selector_time(vs, t);
+        if vs.smoothed {
+            return self.smoothed_selector(vs, ts);
+        }
+        self.vector_selector_at(vs, ts)
+    }
+
+    /// A `smoothed` instant selector: the value linearly interpolated at
+    /// `ts` between the neighbouring samples (within the lookback delta).
+    fn smoothed_selector(&mut self, vs: &VectorSelector, ts: i64) -> Result<Vec<El>, EvalError> {
+        let lookback = self.lookback;
+        let mut out = Vec::new();
+        if let Some(data) = self.data.get(&key(vs)) {
+            for (labels, samples) in data {
+                let live: Vec<Sample> = samples.iter().filter(|s| !is_stale_nan(s.v)).copied().collect();
+                if let Some(v) = super::functions::interpolate(&live, ts, lookback, false) {
+                    if live.iter().any(|s| s.t <= ts && s.t > ts - lookback) {
+                        out.push(El { labels: labels.clone(), v, drop_name: false, src_t: ts });
+                    }
+                }
+            }
+        }
+        self.check_limits(out.len(), "query execution")?;
+        Ok(out)
+    }
+
+    /// The samples of a selector as of `ts`, ignoring its own `@`/offset.
+    pub(crate) fn vector_selector_at(&mut self, vs: &VectorSelector, ts: i64) -> Result<Vec<El>, EvalError> {
+        let lookback = self.lookback;
+        let mut out = Vec::new();
+        let k = key(vs);
+        if let Some(data) = self.data.get(&k) {
+            let cursors = self.cursors.entry((k, 0)).or_insert_with(|| vec![0; data.len()]);
+            for ((labels, samples), cur) in data.iter().zip(cursors.iter_mut()) {
+                let idx = upper_bound(samples, *cur, ts);
+                *cur = idx;
+                if idx == 0 {
+                    continue;
+                }
+                let s = samples[idx - 1];
+                if s.t <= ts - lookback || is_stale_nan(s.v) {
+                    continue;
+                }
+                out.push(El { labels: labels.clone(), v: s.v, drop_name: false, src_t: s.t });
+            }
+        }
+        self.check_limits(out.len(), "query execution")?;
+        Ok(out)
+    }
+
+    /// Evaluates a range-vector argument at `t`.
+    pub fn range_arg(&mut self, e: &Expr, t: i64) -> Result<RangeArg, EvalError> {
+        match e {
+            Expr::Paren { expr, .. } => self.range_arg(expr, t),
+            Expr::Matrix { selector, range, anchored, smoothed, .. } => {
+                let ts = self.selector_time(selector, t);
+                let r = self.dur_ms(range);
+                let mut series = Vec::new();
+                let mut extended = Vec::new();
+                let mut n = 0;
+                let lookback = self.lookback;
+                let k = key(selector);
+                if let Some(data) = self.data.get(&k) {
+                    let lo_cur = self.cursors.entry((k, 1)).or_insert_with(|| vec![0; data.len()]).clone();
+                    let hi_cur = self.cursors.entry((k, 2)).or_insert_with(|| vec![0; data.len()]).clone();
+                    let mut new_lo = Vec::with_capacity(data.len());
+                    let mut new_hi = Vec::with_capacity(data.len());
+                    for (i, (labels, samples)) in data.iter().enumerate() {
+                        let lo = upper_bound(samples, lo_cur[i], ts - r);
+                        let hi = upper_bound(samples, hi_cur[i].max(lo), ts);
+                        new_lo.push(lo);
+                        new_hi.push(hi);
+                        let window = &samples[lo..hi];
+                        let points = if window.iter().any(|s| is_stale_nan(s.v)) {
+                            Points::owned(window.iter().filter(|s| !is_stale_nan(s.v)).copied().collect())
+                        } else {
+                            Points::shared(samples, lo, hi)
+                        };
+                        if *anchored || *smoothed {
+                            let elo = samples.partition_point(|s| s.t <= ts - r - lookback);
+                            let ehi = if *smoothed { samples.partition_point(|s| s.t <= ts + lookback) } else { hi };
+                            extended.push(samples[elo..ehi].to_vec());
+                        } else if points.is_empty() {
+                            continue;
+                        }
+                        n += points.len();
+                        series.push(RSeries { labels: labels.clone(), points, drop_name: false });
+                    }
+                    self.cursors.insert((k, 1), new_lo);
+                    self.cursors.insert((k, 2), new_hi);
+                }
+                self.check_limits(n, "query execution")?;
+                Ok(RangeArg { series, range: r, end: ts, anchored: *anchored, smoothed: *smoothed, extended })
+            }
+            Expr::Subquery { expr, range, step, offset, at, .. } => {
+                let off = offset.as_ref().map(|o| self.dur_ms(o)).unwrap_or(0);
+                let ts = self.at_time(at, t) - off;
+                let r = self.dur_ms(range);
+                let st = step.as_ref().map(|d| self.dur_ms(d)).unwrap_or(duration_ms(self.opts.default_subquery_step));
+                if st <= 0 {
+                    return Err(EvalError::rt("zero or negative subquery step", e.span()));
+                }
+                let lo = ts - r;
+                let mut first = st * (lo / st);
+                if first <= lo {
+                    first += st;
+                }
+                // Series in first-seen order; consecutive steps usually list
+                // them in the same order, so try the same position first.
+                let mut series: Vec<(Labels, Vec<Sample>, bool)> = Vec::new();
+                let mut index: HashMap<Labels, usize> = HashMap::new();
+                let mut n = 0;
+                let mut ti = first;
+                let ckey = e as *const Expr as usize;
+                if let Some(c) = self.subquery_cache.get_mut(&ckey) {
+                    // Steps only move forward: drop what no later window needs.
+                    *c = c.split_off(&first);
+                }
+                while ti <= ts {
+                    if Instant::now() >= self.deadline {
+                        return Err(EvalError::Timeout("subquery evaluation"));
+                    }
+                    let cached = self.subquery_cache.get(&ckey).and_then(|c| c.get(&ti)).cloned();
+                    let val = match cached {
+                        Some(v) => v,
+                        None => {
+                            let v = Rc::new(self.eval(expr, ti)?);
+                            // Every inner step costs at least one sample, so the
+                            // sample limit also bounds the number of steps.
+                            let len = if let Val::Vector(els) = &*v { els.len() } else { 1 };
+                            self.check_limits(1 + len, "subquery evaluation")?;
+                            self.subquery_cache.entry(ckey).or_default().insert(ti, Rc::clone(&v));
+                            v
+                        }
+                    };
+                    let scalar_el;
+                    let els: &[El] = match &*val {
+                        Val::Vector(v) => v,
+                        Val::Scalar(v) => {
+                            scalar_el = [El { labels: Labels::empty(), v: *v, drop_name: false, src_t: ti }];
+                            &scalar_el
+                        }
+                        _ => return Err(EvalError::rt("subquery over a non-vector expression", e.span())),
+                    };
+                    for (j, el) in els.iter().enumerate() {
+                        n += 1;
+                        let pos = match series.get(j) {
+                            Some(s) if same_labels(&s.0, &el.labels) => j,
+                            _ => match index.get(&el.labels) {
+                                Some(&i) => i,
+                                None => {
+                                    index.insert(el.labels.clone(), series.len());
+                                    series.push((el.labels.clone(), Vec::new(), false));
+                                    series.len() - 1
+                                }
+                            },
+                        };
+                        let s = &mut series[pos];
+                        s.2 |= el.drop_name;
+                        s.1.push(Sample::new(ti, el.v));
+                    }
+                    ti += st;
+                }
+                self.check_limits(n, "subquery evaluation")?;
+                series.sort_by(|a, b| a.0.cmp(&b.0));
+                let series = series.into_iter().map(|(labels, v, drop_name)| RSeries { labels, points: Points::owned(v), drop_name }).collect();
+                Ok(RangeArg { series, range: r, end: ts, anchored: false, smoothed: false, extended: Vec::new() })
+            }
+            other => Err(EvalError::rt(format!("expected a range vector, got {}", other.value_type().name()), other.span())),
+        }
+    }
+
+    /// Evaluates an expression at time `t`.
+    pub fn eval(&mut self, e: &Expr, t: i64) -> Result<Val, EvalError> {
+        let v = self.eval_node(e, t)?;
+        if self.opts.delayed_name_removal {
+            return Ok(v);
+        }
+        // Without delayed name removal, names go as soon as an operation
+        // drops them, and the result must still have unique label sets.
+        match v {
+            Val::Vector(els) if els.iter().any(|el| el.drop_name) => Ok(Val::Vector(finalize_vector(els, e.span())?)),
+            other => Ok(other),
+        }
+    }
+
+    fn eval_node(&mut self, e: &Expr, t: i64) -> Result<Val, EvalError> {
+        match e {
+            Expr::Number { value, .. } => Ok(Val::Scalar(*value)),
+            Expr::String { value, .. } => Ok(Val::Str(value.clone())),
+            Expr::Duration { expr, .. } => Ok(Val::Scalar(expr.eval_seconds(self.step, self.end - self.start))),
+            Expr::Paren { expr, .. } => self.eval(expr, t),
+            Expr::Vector(vs) => Ok(Val::Vector(self.vector_selector(vs, t)?)),
+            Expr::Matrix { .. } | Expr::Subquery { .. } => {
+                let ra = self.range_arg(e, t)?;
+                Ok(Val::Matrix(ra.series.into_iter().filter(|s| !s.points.is_empty()).collect()))
+            }
+            Expr::Unary { op, expr, .. } => {
+                let v = self.eval(expr, t)?;
+                if *op == UnaryOp::Plus {
+                    return Ok(v);
+                }
+                Ok(match v {
+                    Val::Scalar(x) => Val::Scalar(-x),
+                    Val::Vector(mut els) => {
+                        for el in &mut els {
+                            el.v = -el.v;
+                            el.drop_name = true;
+                        }
+                        Val::Vector(els)
+                    }
+                    other => other,
+                })
+            }
+            Expr::Binary { op, lhs, rhs, modifier, span } => binary::eval(self, *op, lhs, rhs, modifier, *span, t),
+            Expr::Aggregate { op, expr, param, grouping, span } => aggregate::eval(self, *op, expr, param.as_deref(), grouping, *span, t),
+            Expr::Call { func, args, span } => functions::call(self, func, args, *span, t),
+        }
+    }
+}
+
+/// Label-set equality that is cheap for clones of one set (they share
+/// storage), falling back to comparing contents.
+fn same_labels(a: &Labels, b: &Labels) -> bool {
+    (std::ptr::eq(a.as_slice(), b.as_slice())) || a == b
+}
+
+/// The index of the first sample after `t` (like `partition_point(s.t <= t)`),
+/// searching forward from `hint` (the answer for an earlier `t`): steps move
+/// forward, so this touches a few nearby samples instead of binary-searching
+/// the whole series each step. Falls back to a binary search when `t` moved
+/// backwards.
+fn upper_bound(samples: &[Sample], hint: usize, t: i64) -> usize {
+    let n = samples.len();
+    let h = hint.min(n);
+    if h > 0 && samples[h - 1].t > t {
+        return samples[..h].partition_point(|s| s.t <= t);
+    }
+    // Invariant: every sample before `lo` is at or before `t`.
+    let mut lo = h;
+    let mut step = 1;
+    while lo < n && samples[lo].t <= t {
+        let probe = lo + step;
+        if probe < n && samples[probe].t <= t {
+            lo = probe + 1;
+            step *= 2;
+        } else {
+            let hi = probe.min(n);
+            return lo + 1 + samples[lo + 1..hi].partition_point(|s| s.t <= t);
+        }
+    }
+    lo
+}
+
+/// A `Duration` option in ms, clamped like durations in queries.
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).min(crate::ast::MAX_DURATION_MS)
+}
+
+/// The first operand of a node that carries a vector through (for the
+/// reference time of `info()`).
+fn first_child(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } | Expr::Aggregate { expr, .. } => Some(expr),
+        Expr::Binary { lhs, rhs, .. } => Some(if lhs.value_type() == crate::ast::ValueType::Scalar { rhs } else { lhs }),
+        Expr::Call { args, .. } => args.iter().find(|a| matches!(a.value_type(), crate::ast::ValueType::Vector | crate::ast::ValueType::Matrix)),
+        _ => None,
+    }
+}
+
+/// Labels removed when a metric's name is dropped: the name and the
+/// type/unit metadata labels that belong to it.
+pub(crate) const NAME_LABELS: &[&str] = &[model::METRIC_NAME, "__type__", "__unit__"];
+
+/// Removes `__name__` from elements marked for it and checks that no two
+/// elements share a label set.
+pub(crate) fn finalize_vector(els: Vec<El>, span: Span) -> Result<Vec<El>, EvalError> {
+    let mut out: Vec<El> = Vec::with_capacity(els.len());
+    let mut seen = std::collections::HashSet::new();
+    for mut el in els {
+        if el.drop_name {
+            el.labels = el.labels.without(NAME_LABELS);
+            el.drop_name = false;
+        }
+        if !seen.insert(el.labels.clone()) {
+            return Err(EvalError::rt("vector cannot contain metrics with the same labelset", span));
+        }
+        out.push(el);
+    }
+    Ok(out)
+}
+
+pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, start: i64, end: i64, step: i64, instant: bool) -> Result<QueryResult, EvalError> {
+    let mut ctx = Ctx {
+        opts,
+        start,
+        end,
+        step,
+        lookback: duration_ms(opts.lookback_delta),
+        data: HashMap::new(),
+        deadline: Instant::now() + opts.timeout,
+        samples: 0,
+        annotations: Vec::new(),
+        subquery_cache: HashMap::new(),
+        cursors: HashMap::new(),
+    };
+    ctx.load(store, expr)?;
+    let span = expr.span();
+    if instant {
+        let value = match ctx.eval(expr, start)? {
+            Val::Scalar(v) => Value::Scalar { t: start, value: v },
+            Val::Str(s) => Value::String { t: start, value: s },
+            Val::Vector(v) => {
+                let v = if opts.delayed_name_removal { finalize_vector(v, span)? } else { v };
+                Value::Vector(v.into_iter().map(|el| VectorSample { labels: el.labels, t: start, value: el.v }).collect())
+            }
+            Val::Matrix(m) => {
+                let mut out: Vec<MatrixSeries> = Vec::new();
+                for s in m {
+                    let labels = if s.drop_name { s.labels.without(NAME_LABELS) } else { s.labels };
+                    out.push(MatrixSeries { labels, points: s.points.to_vec() });
+                }
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                for w in out.windows(2) {
+                    if w[0].labels == w[1].labels {
+                        return Err(EvalError::rt("vector cannot contain metrics with the same labelset", span));
+                    }
+                }
+                Value::Matrix(out)
+            }
+        };
+        return Ok(QueryResult { value, annotations: ctx.annotations });
+    }
+    let mut acc = SeriesAccumulator::default();
+    let mut total = 0usize;
+    let mut t = start;
+    while t <= end {
+        ctx.samples = 0;
+        match ctx.eval(expr, t)? {
+            Val::Scalar(v) => acc.push(0, &Labels::empty(), t, v, span)?,
+            Val::Vector(v) => {
+                total += v.len();
+                for (j, el) in v.into_iter().enumerate() {
+                    let labels = if el.drop_name { el.labels.without(NAME_LABELS) } else { el.labels };
+                    acc.push(j, &labels, t, el.v, span)?;
+                }
+            }
+            Val::Matrix(_) => return Err(EvalError::rt("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector", span)),
+            Val::Str(_) => return Err(EvalError::rt("invalid expression type \"string\" for range query, must be Scalar or instant Vector", span)),
+        }
+        if total > opts.max_samples {
+            return Err(EvalError::TooManySamples("range query result"));
+        }
+        t += step;
+    }
+    let mut series = acc.series;
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let value = Value::Matrix(series);
+    Ok(QueryResult { value, annotations: ctx.annotations })
+}
+
+/// Collects the steps of a range query into series. Steps usually list the
+/// same series in the same order, so the series seen at the same position in
+/// the previous step is tried before the hash index.
+#[derive(Default)]
+struct SeriesAccumulator {
+    series: Vec<MatrixSeries>,
+    index: HashMap<Labels, usize>,
+    /// Series index by position in the previous step.
+    by_pos: Vec<usize>,
+}
+
+impl SeriesAccumulator {
+    fn push(&mut self, pos: usize, labels: &Labels, t: i64, v: f64, span: Span) -> Result<(), EvalError> {
+        let hit = self.by_pos.get(pos).copied().filter(|&i| same_labels(&self.series[i].labels, labels));
+        let i = match hit {
+            Some(i) => i,
+            None => match self.index.get(labels) {
+                Some(&i) => i,
+                None => {
+                    self.index.insert(labels.clone(), self.series.len());
+                    self.series.push(MatrixSeries { labels: labels.clone(), points: Vec::new() });
+                    self.series.len() - 1
+                }
+            },
+        };
+        if pos < self.by_pos.len() {
+            self.by_pos[pos] = i;
+        } else {
+            self.by_pos.push(i);
+        }
+        let pts = &mut self.series[i].points;
+        // Two samples at one step for one label set: names were dropped (or
+        // labels rewritten) into a collision.
+        if pts.last().is_some_and(|p| p.t == t) {
+            return Err(EvalError::rt("vector cannot contain metrics with the same labelset", span));
+        }
+        pts.push(Sample::new(t, v));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn upper_bound_matches_partition_point(
+            ts in prop::collection::btree_set(-50i64..50, 0..40),
+            hint in 0usize..50,
+            t in -60i64..60,
+        ) {
+            let samples: Vec<Sample> = ts.into_iter().map(|t| Sample::new(t, 0.0)).collect();
+            prop_assert_eq!(upper_bound(&samples, hint, t), samples.partition_point(|s| s.t <= t));
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! Functions over range vectors: rate and friends, `*_over_time`,
+//! regression, smoothing.
+
+use super::super::aggregate::{average, kahan_inc, quantile, variance};
+use super::super::eval::{Ctx, El, RSeries, RangeArg, Val};
+use super::super::EvalError;
+use super::{absent_labels, format_value};
+use crate::ast::{Expr, Span};
+use model::Sample;
+
+/// Go's `%f`: six decimals, `+Inf`/`-Inf`/`NaN` for the special values.
+fn go_fixed(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.6}")
+    } else {
+        format_value(v)
+    }
+}
+
+fn linear_regression(samples: &[Sample], intercept_time: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init_y = samples[0].v;
+    let mut const_y = true;
+    for (i, s) in samples.iter().enumerate() {
+        if const_y && i > 0 && s.v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (s.t - intercept_time) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(s.v, sy, cy);
+        (sxy, cxy) = kahan_inc(x * s.v, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    let intercept = sy / n - slope * sx / n;
+    (slope, intercept)
+}
+
+/// Prometheus's extrapolated rate over the window `(end - range, end]`.
+fn extrapolated_rate(points: &[Sample], range: i64, end: i64, counter: bool, is_rate: bool) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let mut result = last.v - first.v;
+    if counter {
+        let mut prev = first.v;
+        for p in &points[1..] {
+            if p.v < prev {
+                result += prev;
+            }
+            prev = p.v;
+        }
+    }
+    let range_start = end - range;
+    let mut to_start = (first.t - range_start) as f64 / 1000.0;
+    let mut to_end = (end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (points.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if counter && result > 0.0 && first.v >= 0.0 {
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// The value at `t` interpolated linearly between the samples around it
+/// (each within `lookback`); with only one neighbour, its value. For
+/// counters, a drop between the neighbours is a reset: the value rises
+/// from zero to the later sample.
+pub(crate) fn interpolate(samples: &[Sample], t: i64, lookback: i64, counter: bool) -> Option<f64> {
+    let i = samples.partition_point(|s| s.t <= t);
+    let before = (i > 0).then(|| samples[i - 1]).filter(|s| s.t > t - lookback);
+    let after = samples.get(i).copied().filter(|s| s.t < t + lookback);
+    match (before, after) {
+        (Some(b), _) if b.t == t => Some(b.v),
+        (Some(b), Some(a)) => {
+            let frac = (t - b.t) as f64 / (a.t - b.t) as f64;
+            if counter && a.v < b.v {
+                Some(a.v * frac)
+            } else {
+                Some(b.v + (a.v - b.v) * frac)
+            }
+        }
+        (Some(b), None) => Some(b.v),
+        (None, Some(a)) => Some(a.v),
+        (None, None) => None,
+    }
+}
+
+/// Builds the points of an anchored or smoothed window: the window's own
+/// samples plus boundary points at `end - range` and `end`. `None` when the
+/// window has no data to anchor to.
+fn boundary_points(ra: &RangeArg, idx: usize, lookback: i64, counter: bool) -> Option<Vec<Sample>> {
+    let ext: Vec<Sample> = ra.extended[idx].iter().filter(|s| !model::is_stale_nan(s.v)).copied().collect();
+    let start = ra.end - ra.range;
+    let inside: Vec<Sample> = ext.iter().filter(|s| s.t > start && s.t <= ra.end).copied().collect();
+    let mut out = Vec::with_capacity(inside.len() + 2);
+    if ra.anchored {
+        let first = *inside.first()?;
+        // The value at the window start is the last sample at or before it
+        // (within the lookback), else the first sample in the window.
+        let i = ext.partition_point(|s| s.t <= start);
+        let before = (i > 0).then(|| ext[i - 1]).filter(|s| s.t > start - lookback);
+        out.push(Sample::new(start, before.unwrap_or(first).v));
+        out.extend(inside.iter().copied());
+        if let Some(l) = out.last().copied() {
+            if l.t != ra.end {
+                out.push(Sample::new(ra.end, l.v));
+            }
+        }
+        return Some(out);
+    }
+    // Smoothed: needs data at or before the window end and at or after its
+    // start (data only before or only after the window gives nothing).
+    if !ext.iter().any(|s| s.t <= ra.end) || !ext.iter().any(|s| s.t >= start) {
+        return None;
+    }
+    out.push(Sample::new(start, interpolate(&ext, start, lookback, counter)?));
+    out.extend(inside.iter().filter(|s| s.t != ra.end).copied());
+    out.push(Sample::new(ra.end, interpolate(&ext, ra.end, lookback, counter)?));
+    Some(out)
+}
+
+fn anchored_delta(points: &[Sample], counter: bool) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let mut result = points[points.len() - 1].v - points[0].v;
+    if counter {
+        let mut prev = points[0].v;
+        for p in &points[1..] {
+            if p.v < prev {
+                result += prev;
+            }
+            prev = p.v;
+        }
+    }
+    Some(result)
+}
+
+fn per_series(ra: &RangeArg, keep_name: bool, mut f: impl FnMut(&RSeries) -> Option<f64>, t: i64) -> Val {
+    let mut out = Vec::new();
+    for s in &ra.series {
+        if s.points.is_empty() {
+            continue;
+        }
+        if let Some(v) = f(s) {
+            out.push(El { labels: s.labels.clone(), v, drop_name: s.drop_name || !keep_name, src_t: t });
+        }
+    }
+    Val::Vector(out)
+}
+
+const ANCHORED_OK: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
+const SMOOTHED_OK: &[&str] = &["delta", "increase", "rate"];
+
+pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64) -> Result<Option<Val>, EvalError> {
+    let margs = crate::functions::lookup(name).map(|f| f.args).unwrap_or(&[]);
+    let Some(mpos) = margs.iter().position(|a| *a == crate::ast::ValueType::Matrix) else {
+        return Ok(None);
+    };
+    let mut scalars = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i != mpos {
+            match ctx.eval(a, t)? {
+                Val::Scalar(v) => scalars.push(v),
+                _ => return Err(EvalError::rt("expected a scalar argument", a.span())),
+            }
+        }
+    }
+    let ra = ctx.range_arg(&args[mpos], t)?;
+    if ra.anchored && !ANCHORED_OK.contains(&name) {
+        return Err(EvalError::rt(format!("anchored modifier can only be used with: {} - not with {name}", ANCHORED_OK.join(", ")), span));
+    }
+    if ra.smoothed && !SMOOTHED_OK.contains(&name) {
+        return Err(EvalError::rt(format!("smoothed modifier can only be used with: {} - not with {name}", SMOOTHED_OK.join(", ")), span));
+    }
+    let lookback = ctx.lookback;
+    if ra.anchored || ra.smoothed {
+        let mut out = Vec::new();
+        for (i, s) in ra.series.iter().enumerate() {
+            let counter = name != "delta";
+            let Some(pts) = boundary_points(&ra, i, lookback, counter) else { continue };
+            let v = match name {
+                "rate" | "increase" | "delta" => {
+                    let counter = name != "delta";
+                    anchored_delta(&pts, counter).map(|d| if name == "rate" { d / (ra.range as f64 / 1000.0) } else { d })
+                }
+                "changes" | "resets" => {
+                    if pts.is_empty() {
+                        None
+                    } else {
+                        let n = pts.windows(2).filter(|w| if name == "changes" { w[0].v != w[1].v && !(w[0].v.is_nan() && w[1].v.is_nan()) } else { w[1].v < w[0].v }).count();
+                        Some(n as f64)
+                    }
+                }
+                _ => None,
+            };
+            if let Some(v) = v {
+                out.push(El { labels: s.labels.clone(), v, drop_name: true, src_t: t });
+            }
+        }
+        return Ok(Some(Val::Vector(out)));
+    }
+    let range = ra.range;
+    let end = ra.end;
+    if name == "rate" || name == "increase" {
+        for s in &ra.series {
+            let Some(metric) = s.labels.metric_name() else { continue };
+            let typed_counter = s.labels.get("__type__") == Some("counter");
+            if s.points.len() >= 2 && !typed_counter && !["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x)) {
+                ctx.info(format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"), args[mpos].span());
+            }
+        }
+    }
+    let v = match name {
+        "rate" | "increase" | "delta" => {
+            let counter = name != "delta";
+            let is_rate = name == "rate";
+            per_series(&ra, false, |s| extrapolated_rate(&s.points, range, end, counter, is_rate), t)
+        }
+        "irate" | "idelta" => per_series(
+            &ra,
+            false,
+            |s| {
+                let n = s.points.len();
+                if n < 2 {
+                    return None;
+                }
+                let (a, b) = (s.points[n - 2], s.points[n - 1]);
+                if name == "idelta" {
+                    return Some(b.v - a.v);
+                }
+                let dv = if b.v < a.v { b.v } else { b.v - a.v };
+                let dt = (b.t - a.t) as f64 / 1000.0;
+                if dt == 0.0 {
+                    return None;
+                }
+                Some(dv / dt)
+            },
+            t,
+        ),
+        "deriv" => per_series(
+            &ra,
+            false,
+            |s| {
+                if s.points.len() < 2 {
+                    return None;
+                }
+                Some(linear_regression(&s.points, s.points[0].t).0)
+            },
+            t,
+        ),
+        "predict_linear" => {
+            let d = scalars[0];
+            per_series(
+                &ra,
+                false,
+                |s| {
+                    if s.points.len() < 2 {
+                        return None;
+                    }
+                    let (slope, intercept) = linear_regression(&s.points, t);
+                    Some(slope * d + intercept)
+                },
+                t,
+            )
+        }
+        "changes" => per_series(&ra, false, |s| Some(s.points.windows(2).filter(|w| w[0].v != w[1].v && !(w[0].v.is_nan() && w[1].v.is_nan())).count() as f64), t),
+        "resets" => per_series(&ra, false, |s| Some(s.points.windows(2).filter(|w| w[1].v < w[0].v).count() as f64), t),
+        "avg_over_time" => per_series(&ra, false, |s| Some(average(s.points.iter().map(|p| p.v))), t),
+        "sum_over_time" => per_series(
+            &ra,
+            false,
+            |s| {
+                let (a, c) = s.points.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c));
+                Some(a + c)
+            },
+            t,
+        ),
+        "count_over_time" => per_series(&ra, false, |s| Some(s.points.len() as f64), t),
+        "min_over_time" => per_series(&ra, false, |s| Some(s.points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v < m { p.v } else { m })), t),
+        "max_over_time" => per_series(&ra, false, |s| Some(s.points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v > m { p.v } else { m })), t),
+        "last_over_time" => per_series(&ra, true, |s| s.points.last().map(|p| p.v), t),
+        "first_over_time" => per_series(&ra, true, |s| s.points.first().map(|p| p.v), t),
+        "ts_of_last_over_time" => per_series(&ra, false, |s| s.points.last().map(|p| p.t as f64 / 1000.0), t),
+        "ts_of_first_over_time" => per_series(&ra, false, |s| s.points.first().map(|p| p.t as f64 / 1000.0), t),
+        "ts_of_max_over_time" | "ts_of_min_over_time" => {
+            let max = name == "ts_of_max_over_time";
+            per_series(
+                &ra,
+                false,
+                |s| {
+                    let mut best: Option<Sample> = None;
+                    for p in s.points.iter() {
+                        best = match best {
+                            None => Some(*p),
+                            Some(b) if b.v.is_nan() && !p.v.is_nan() => Some(*p),
+                            Some(b) if (max && p.v >= b.v) || (!max && p.v <= b.v) => Some(*p),
+                            keep => keep,
+                        };
+                    }
+                    best.map(|b| b.t as f64 / 1000.0)
+                },
+                t,
+            )
+        }
+        "present_over_time" => per_series(&ra, false, |_| Some(1.0), t),
+        "stddev_over_time" => per_series(&ra, false, |s| Some(variance(s.points.iter().map(|p| p.v)).sqrt()), t),
+        "stdvar_over_time" => per_series(&ra, false, |s| Some(variance(s.points.iter().map(|p| p.v))), t),
+        "mad_over_time" => per_series(
+            &ra,
+            false,
+            |s| {
+                if s.points.iter().any(|p| p.v.is_nan()) {
+                    return Some(f64::NAN);
+                }
+                let mut vs: Vec<f64> = s.points.iter().map(|p| p.v).collect();
+                let med = quantile(0.5, &mut vs);
+                let mut dev: Vec<f64> = vs.iter().map(|v| (v - med).abs()).collect();
+                Some(quantile(0.5, &mut dev))
+            },
+            t,
+        ),
+        "quantile_over_time" => {
+            let q = scalars[0];
+            if !(0.0..=1.0).contains(&q) {
+                ctx.warn(format!("quantile value should be between 0 and 1, got {}", format_value(q)), args[0].span());
+            }
+            per_series(
+                &ra,
+                false,
+                |s| {
+                    let mut vs: Vec<f64> = s.points.iter().map(|p| p.v).collect();
+                    Some(quantile(q, &mut vs))
+                },
+                t,
+            )
+        }
+        "double_exponential_smoothing" => {
+            let (sf, tf) = (scalars[0], scalars[1]);
+            if !(sf > 0.0 && sf < 1.0) {
+                return Err(EvalError::rt(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {}", go_fixed(sf)), span));
+            }
+            if !(tf > 0.0 && tf < 1.0) {
+                return Err(EvalError::rt(format!("invalid trend factor. Expected: 0 < tf < 1, got: {}", go_fixed(tf)), span));
+            }
+            per_series(
+                &ra,
+                false,
+                |s| {
+                    let p = &s.points;
+                    if p.len() < 2 {
+                        return None;
+                    }
+                    let (mut s0, mut s1) = (0.0, p[0].v);
+                    let mut b = p[1].v - p[0].v;
+                    for (i, pt) in p.iter().enumerate().skip(1) {
+                        let x = sf * pt.v;
+                        if i > 1 {
+                            b = tf * (s1 - s0) + (1.0 - tf) * b;
+                        }
+                        let y = (1.0 - sf) * (s1 + b);
+                        s0 = s1;
+                        s1 = x + y;
+                    }
+                    Some(s1)
+                },
+                t,
+            )
+        }
+        "absent_over_time" => {
+            if ra.series.iter().any(|s| !s.points.is_empty()) {
+                Val::Vector(Vec::new())
+            } else {
+                Val::Vector(vec![El { labels: absent_labels(&args[mpos]), v: 1.0, drop_name: false, src_t: t }])
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_extrapolates_to_window_edges() {
+        // 0, 10, 20 ... every 15s over a 60s window ending at 60s.
+        let pts: Vec<Sample> = (1..=4).map(|i| Sample::new(i * 15_000, i as f64 * 10.0)).collect();
+        let inc = extrapolated_rate(&pts, 60_000, 60_000, true, false).unwrap();
+        assert!((inc - 40.0).abs() < 1e-9, "{inc}");
+    }
+
+    #[test]
+    fn regression_on_a_line() {
+        let pts: Vec<Sample> = (0..5).map(|i| Sample::new(i * 1000, 2.0 * i as f64 + 1.0)).collect();
+        let (slope, intercept) = linear_regression(&pts, 0);
+        assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12);
+    }
+}

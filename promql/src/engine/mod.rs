@@ -1,0 +1,156 @@
+//! The PromQL evaluation engine.
+//!
+//! The engine evaluates an [`Expr`] step by step over any
+//! [`model::Queryable`]. Before evaluating, it works out the time range
+//! every selector needs (through offsets, `@` and subqueries), loads those
+//! series once, and then evaluates the tree at each step.
+
+mod aggregate;
+mod binary;
+mod eval;
+mod functions;
+
+use crate::ast::{Expr, Span};
+use crate::parser::{self, ParseError, ParseOptions};
+use crate::value::{Annotation, Value};
+use model::{Queryable, StorageError};
+use std::time::Duration;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (default 5m).
+    pub lookback_delta: Duration,
+    /// Most samples a query may hold in memory at once.
+    pub max_samples: usize,
+    /// Longest a query may run.
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`[1h:]`), default 1m.
+    pub default_subquery_step: Duration,
+    /// Keep `__name__` until the end of evaluation and drop it only then
+    /// (Prometheus's `promql-delayed-name-removal`).
+    pub delayed_name_removal: bool,
+    /// Parser limits.
+    pub parse: ParseOptions,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+            delayed_name_removal: true,
+            parse: ParseOptions::default(),
+        }
+    }
+}
+
+/// The largest |timestamp| a query may use, in ms (2^60, about 36 million
+/// years from the epoch): keeps time arithmetic far from overflow.
+pub const MAX_TIME_MS: i64 = 1 << 60;
+
+fn check_time(t: i64) -> Result<(), EvalError> {
+    if t.unsigned_abs() > MAX_TIME_MS as u64 {
+        return Err(EvalError::BadParams(format!("timestamp {t} ms is out of range")));
+    }
+    Ok(())
+}
+
+/// An error while running a query.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// The query does not parse.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The storage failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] StorageError),
+    /// The query would hold more samples than allowed.
+    #[error("query processing would load too many samples into memory in {0}")]
+    TooManySamples(&'static str),
+    /// The query ran out of time.
+    #[error("query timed out in {0}")]
+    Timeout(&'static str),
+    /// A runtime error with Prometheus's message (duplicate series, bad
+    /// parameters, ...); `span` is the expression it is about.
+    #[error("{message}")]
+    Runtime {
+        /// The message.
+        message: String,
+        /// The expression.
+        span: Span,
+    },
+    /// Bad query parameters (step, range).
+    #[error("invalid query parameters: {0}")]
+    BadParams(String),
+}
+
+impl EvalError {
+    pub(crate) fn rt(message: impl Into<String>, span: Span) -> Self {
+        EvalError::Runtime { message: message.into(), span }
+    }
+}
+
+/// The value of a query plus its annotations.
+#[derive(Clone, Debug)]
+pub struct QueryResult {
+    /// The result.
+    pub value: Value,
+    /// Warnings and info notes, in the order they were raised (deduplicated).
+    pub annotations: Vec<Annotation>,
+}
+
+/// A PromQL engine: options plus query entry points.
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    /// An engine with these options.
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Parses and evaluates `query` at time `t` (ms).
+    pub fn instant_query(&self, store: &dyn Queryable, query: &str, t: i64) -> Result<QueryResult, EvalError> {
+        let expr = parser::parse_with(query, &self.opts.parse)?;
+        self.instant_expr(store, &expr, t)
+    }
+
+    /// Parses and evaluates `query` over `[start, end]` (ms) every `step` ms.
+    pub fn range_query(&self, store: &dyn Queryable, query: &str, start: i64, end: i64, step: i64) -> Result<QueryResult, EvalError> {
+        let expr = parser::parse_with(query, &self.opts.parse)?;
+        self.range_expr(store, &expr, start, end, step)
+    }
+
+    /// Evaluates a parsed expression at time `t` (ms).
+    pub fn instant_expr(&self, store: &dyn Queryable, expr: &Expr, t: i64) -> Result<QueryResult, EvalError> {
+        check_time(t)?;
+        eval::run(&self.opts, store, expr, t, t, 0, true)
+    }
+
+    /// Evaluates a parsed expression as a range query.
+    pub fn range_expr(&self, store: &dyn Queryable, expr: &Expr, start: i64, end: i64, step: i64) -> Result<QueryResult, EvalError> {
+        if step <= 0 {
+            return Err(EvalError::BadParams("zero or negative query resolution step widths are not accepted".into()));
+        }
+        check_time(start)?;
+        check_time(end)?;
+        if end < start {
+            return Err(EvalError::BadParams("end timestamp must not be before start time".into()));
+        }
+        if (end - start) / step > 11_000 {
+            return Err(EvalError::BadParams("exceeded maximum resolution of 11,000 points per timeseries".into()));
+        }
+        eval::run(&self.opts, store, expr, start, end, step, false)
+    }
+}
