@@ -157,6 +157,7 @@ fn route(store: &MetricsStore, engine: &Engine, req: &Request) -> Response {
             }
         }
         ("GET", "/") => Response::new(200, "text/html; charset=utf-8", LANDING.as_bytes().to_vec()),
+        ("GET", "/dashboard") => Response::new(200, "text/html; charset=utf-8", DASHBOARD.as_bytes().to_vec()),
         (_, p) if p.starts_with("/api/v1/") => {
             let api = PromApi::new(engine, store);
             let r = api.handle(
@@ -177,7 +178,12 @@ fn route(store: &MetricsStore, engine: &Engine, req: &Request) -> Response {
 
 const LANDING: &str = "<!doctype html><html><head><title>metrics-server</title></head><body>\
 <h1>metrics-server</h1><p>Prometheus-compatible API under <a href=\"/api/v1/labels\">/api/v1/</a>; \
-remote-write receiver at <code>/api/v1/write</code>; own metrics at <a href=\"/metrics\">/metrics</a>.</p></body></html>";
+remote-write receiver at <code>/api/v1/write</code>; own metrics at <a href=\"/metrics\">/metrics</a>; \
+a <a href=\"/dashboard\">dashboard</a> of PromQL panels.</p></body></html>";
+
+/// The dashboard page: PromQL panels drawn in the browser from this
+/// server's `/api/v1/query_range`.
+pub const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// Keeps `Format` in the public vocabulary of this module for callers that
 /// render `/metrics` themselves.
