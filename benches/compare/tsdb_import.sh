@@ -15,7 +15,7 @@ command -v promtool >/dev/null || { echo "promtool not found (apt-get install pr
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$root" && cargo build --release -q -p tsdb --bin tsdb)
-tsdb="$root/target/release/tsdb"
+tsdb="${CARGO_TARGET_DIR:-$root/target}/release/tsdb"
 
 python3 "$shared/bench/gen_node_openmetrics.py" 20 480 > "$work/node.om"
 python3 "$shared/bench/gen_openmetrics.py" 100 240 > "$work/hard.om"

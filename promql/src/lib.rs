@@ -40,6 +40,8 @@ pub mod http_api;
 pub mod lexer;
 pub mod parser;
 pub mod printer;
+#[cfg(feature = "rules")]
+pub mod rules;
 pub mod value;
 
 pub use ast::{Expr, Span, ValueType};

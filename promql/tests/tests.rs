@@ -86,8 +86,9 @@ fn subquery_and_at_modifier() {
 /// The conformance floor: the number of evals that passed when this was last raised.
 const MIN_PASSED: usize = 1148;
 
-#[test]
-fn prometheus_conformance_scripts() {
+/// Runs every script in the conformance folder with storages from `make`,
+/// printing per-file counts and the `N passed, M failed` line.
+fn run_conformance(label: &str, make: &dyn Fn() -> Box<dyn conformance::TestStorage>) {
     let dir = std::env::var("PROMQL_TEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/promql"));
@@ -101,11 +102,11 @@ fn prometheus_conformance_scripts() {
         .filter(|p| p.extension().is_some_and(|x| x == "test"))
         .collect();
     files.sort();
-    let make = || -> Box<dyn conformance::TestStorage> { Box::new(MemStore::new()) };
     let mut total = conformance::Counts::default();
     let verbose = std::env::var("PROMQL_TEST_VERBOSE").is_ok();
+    println!("PromQL conformance over {label}:");
     for f in &files {
-        let c = conformance::run_file(f, &make).unwrap_or_else(|e| panic!("runner failed on {}: {e}", f.display()));
+        let c = conformance::run_file(f, make).unwrap_or_else(|e| panic!("runner failed on {}: {e}", f.display()));
         println!(
             "{}: {} passed, {} failed, {} native-histogram not run, @ cross-check {} passed {} failed",
             f.file_name().unwrap_or_default().to_string_lossy(),
@@ -129,7 +130,55 @@ fn prometheus_conformance_scripts() {
     println!("native histograms: {} evals not run", total.native);
     println!("{} passed, {} failed", total.passed, total.failed);
     // Regression floor: conformance must not silently collapse.
-    assert!(total.passed >= MIN_PASSED, "conformance regressed: only {} passed", total.passed);
+    assert!(total.passed >= MIN_PASSED, "conformance over {label} regressed: only {} passed", total.passed);
+}
+
+#[test]
+fn prometheus_conformance_scripts() {
+    run_conformance("model::mem::MemStore", &|| -> Box<dyn conformance::TestStorage> { Box::new(MemStore::new()) });
+}
+
+/// The same scripts over the real tsdb: samples go through the WAL, the
+/// head and the querier. Each `load` block is one commit.
+#[test]
+fn prometheus_conformance_scripts_over_tsdb() {
+    run_conformance("tsdb::Db", &|| -> Box<dyn conformance::TestStorage> { Box::new(TsdbStorage::new()) });
+}
+
+struct TsdbStorage {
+    db: tsdb::Db,
+    // Samples of the current load block; a label set repeated within a
+    // block keeps the later line, as the script format says.
+    pending: std::collections::BTreeMap<(Labels, i64), f64>,
+    _dir: tempfile::TempDir,
+}
+
+impl TsdbStorage {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = tsdb::Options::builder().fsync(tsdb::FsyncPolicy::Never).build();
+        let db = tsdb::Db::open(dir.path(), opts).expect("open tsdb");
+        TsdbStorage { db, pending: Default::default(), _dir: dir }
+    }
+}
+
+impl conformance::TestStorage for TsdbStorage {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), String> {
+        self.pending.insert((labels.clone(), t), v);
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), String> {
+        let mut app = self.db.appender();
+        for ((l, t), v) in std::mem::take(&mut self.pending) {
+            app.append(&l, t, v).map_err(|e| e.to_string())?;
+        }
+        app.commit().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn queryable(&self) -> &dyn model::Queryable {
+        &self.db
+    }
 }
 
 #[test]

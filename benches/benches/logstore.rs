@@ -1,0 +1,164 @@
+//! Log store benchmarks over `shared/bench/gen_logs.py 24 20000` (480k
+//! lines of nginx, logfmt and JSON logs in 24 streams, as Loki push
+//! bodies):
+//!
+//! - `logstore/ingest`: `Store::push` of every body into a fresh store
+//!   (throughput in raw line bytes), with the WAL fsynced per push (the
+//!   default) and without fsync;
+//! - `logstore/scan`: a line-filter scan — iterate every entry of
+//!   `{job="nginx"}` over the whole range checking `contains("queue full")`
+//!   (throughput in raw line bytes scanned), forward and backward.
+//!
+//! The compression ratio of the flushed chunks is printed once. Set
+//! `LOGSTORE_BENCH_LOGS` to an existing file to skip generating the data.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use logstore::{FsyncPolicy, Options, Store};
+use model::{Direction, Labels, LogEntry, LogQueryable, Matcher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+type Request = Vec<(Labels, Vec<LogEntry>)>;
+
+/// The generated push bodies, or `None` (with a message) when the shared
+/// generator is not beside the repository.
+fn load() -> Option<Vec<Request>> {
+    let path = match std::env::var_os("LOGSTORE_BENCH_LOGS") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/gen_logs.py");
+            if !gen.exists() {
+                eprintln!("skipped: ../shared/bench/gen_logs.py not found");
+                return None;
+            }
+            let out = std::env::temp_dir().join("logstore-bench-logs-24-20000.jsonl");
+            if !out.exists() {
+                let data = std::process::Command::new("python3")
+                    .arg(&gen)
+                    .args(["24", "20000"])
+                    .output()
+                    .expect("running gen_logs.py");
+                assert!(data.status.success(), "gen_logs.py failed");
+                std::fs::write(&out, data.stdout).expect("writing generated logs");
+            }
+            out
+        }
+    };
+    let text = std::fs::read_to_string(&path).expect("reading the generated logs");
+    let mut reqs = Vec::new();
+    for line in text.lines() {
+        let body: serde_json::Value = serde_json::from_str(line).expect("valid JSON push body");
+        let mut req = Request::new();
+        for s in body["streams"].as_array().expect("streams array") {
+            let labels = Labels::from_pairs(
+                s["stream"]
+                    .as_object()
+                    .expect("stream object")
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
+            );
+            let entries = s["values"]
+                .as_array()
+                .expect("values array")
+                .iter()
+                .map(|v| {
+                    let ts = v[0].as_str().and_then(|t| t.parse().ok()).expect("ts string");
+                    LogEntry::new(ts, v[1].as_str().expect("line string"))
+                })
+                .collect();
+            req.push((labels, entries));
+        }
+        reqs.push(req);
+    }
+    Some(reqs)
+}
+
+fn raw_bytes(reqs: &[Request], job: Option<&str>) -> u64 {
+    reqs.iter()
+        .flatten()
+        .filter(|(l, _)| job.is_none_or(|j| l.get("job") == Some(j)))
+        .flat_map(|(_, e)| e.iter().map(|x| x.line.len() as u64))
+        .sum()
+}
+
+fn options(fsync: FsyncPolicy) -> Options {
+    Options::builder().flush_interval(None).fsync(fsync).build()
+}
+
+fn ingest(dir: &Path, reqs: &[Request], fsync: FsyncPolicy) -> (Store, Duration) {
+    let store = Store::open(dir, options(fsync)).expect("open");
+    let t = Instant::now();
+    for r in reqs {
+        let out = store.push(r).expect("push");
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected.first());
+    }
+    let took = t.elapsed();
+    (store, took)
+}
+
+fn scan(store: &Store, dir: Direction) -> (u64, u64) {
+    let q = store.log_querier().expect("querier");
+    let mut streams = q.select(&[Matcher::equal("job", "nginx")], i64::MIN, i64::MAX, dir).expect("select");
+    let (mut n, mut hits) = (0u64, 0u64);
+    for s in &mut streams {
+        while let Some(e) = s.entries.next().expect("next") {
+            n += 1;
+            hits += u64::from(e.line.contains("queue full"));
+        }
+    }
+    (n, hits)
+}
+
+fn bench(c: &mut Criterion) {
+    let Some(reqs) = load() else { return };
+    let total = raw_bytes(&reqs, None);
+    let nginx = raw_bytes(&reqs, Some("nginx"));
+
+    // One-off figures: compression ratio of the flushed chunks.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, took) = ingest(tmp.path(), &reqs, FsyncPolicy::Never);
+    let t = Instant::now();
+    store.flush().expect("flush");
+    let flush = t.elapsed();
+    let st = store.stats();
+    let on_disk = tsdb::fs::dir_size(&tmp.path().join("chunks")).expect("size");
+    eprintln!(
+        "logstore: {} entries, {:.1} MB raw lines; push {:.2?} ({:.0} MB/s, no fsync), flush {flush:.2?}; \
+         {} blocks, {:.2} MB compressed, {:.2} MB chunk files; ratio {:.2}x (blocks) {:.2}x (files)",
+        st.entries,
+        total as f64 / 1e6,
+        took,
+        total as f64 / 1e6 / took.as_secs_f64(),
+        st.blocks,
+        st.compressed_bytes as f64 / 1e6,
+        on_disk as f64 / 1e6,
+        st.raw_bytes as f64 / st.compressed_bytes as f64,
+        total as f64 / on_disk as f64,
+    );
+
+    let mut g = c.benchmark_group("logstore");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Bytes(total));
+    for (name, fsync) in [("ingest_no_fsync", FsyncPolicy::Never), ("ingest_fsync_per_push", FsyncPolicy::Always)] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut sum = Duration::ZERO;
+                for _ in 0..iters {
+                    let tmp = tempfile::tempdir().expect("tempdir");
+                    let (store, took) = ingest(tmp.path(), &reqs, fsync);
+                    sum += took;
+                    drop(store);
+                }
+                sum
+            })
+        });
+    }
+    g.throughput(Throughput::Bytes(nginx));
+    for (name, dir) in [("scan_nginx_forward", Direction::Forward), ("scan_nginx_backward", Direction::Backward)] {
+        g.bench_function(name, |b| b.iter(|| black_box(scan(&store, dir))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,113 @@
+//! Chunk encodings: compressed runs of samples of one series.
+//!
+//! [`XorChunk`] is Prometheus's Gorilla-style float chunk (encoding byte 1
+//! in chunk segment files), built on the bit streams of [`bstream`].
+//! [`ChunkIter`] iterates a chunk of any supported encoding.
+
+pub mod bstream;
+pub mod dec;
+pub mod xor;
+
+pub use dec::DecIter;
+pub use xor::{XorChunk, XorChunkRef, XorIter};
+
+use model::{Sample, SampleIter, StorageError};
+
+/// Encoding byte of XOR chunks (as in Prometheus).
+pub const ENCODING_XOR: u8 = 1;
+/// Encoding byte of decimal chunks (this crate's own; Prometheus cannot
+/// read them).
+pub const ENCODING_DEC: u8 = 0x10;
+
+/// The encoding of a chunk, as stored in its encoding byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// Prometheus's XOR float chunk.
+    Xor,
+    /// The decimal chunk of [`dec`].
+    Dec,
+}
+
+impl Encoding {
+    /// The encoding's byte in chunk segment files.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Encoding::Xor => ENCODING_XOR,
+            Encoding::Dec => ENCODING_DEC,
+        }
+    }
+
+    /// The encoding for byte `b`, if supported.
+    pub fn from_byte(b: u8) -> Option<Encoding> {
+        match b {
+            ENCODING_XOR => Some(Encoding::Xor),
+            ENCODING_DEC => Some(Encoding::Dec),
+            _ => None,
+        }
+    }
+}
+
+/// Iterates a chunk of any supported encoding.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ChunkIter<'a> {
+    /// An XOR chunk.
+    Xor(XorIter<'a>),
+    /// A decimal chunk.
+    Dec(DecIter<'a>),
+}
+
+impl<'a> ChunkIter<'a> {
+    /// An iterator over `data` encoded with encoding byte `encoding`.
+    pub fn new(encoding: u8, data: &'a [u8]) -> Result<Self, StorageError> {
+        match Encoding::from_byte(encoding) {
+            Some(Encoding::Xor) => Ok(ChunkIter::Xor(XorIter::new(data))),
+            Some(Encoding::Dec) => Ok(ChunkIter::Dec(DecIter::new(data))),
+            None => Err(StorageError::Corrupt(format!("unknown chunk encoding {encoding}"))),
+        }
+    }
+
+    /// Number of samples the chunk header claims.
+    pub fn num_samples(&self) -> usize {
+        match self {
+            ChunkIter::Xor(i) => i.num_samples(),
+            ChunkIter::Dec(i) => i.num_samples(),
+        }
+    }
+}
+
+impl SampleIter for ChunkIter<'_> {
+    #[inline]
+    fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        match self {
+            ChunkIter::Xor(i) => i.next(),
+            ChunkIter::Dec(i) => i.next(),
+        }
+    }
+
+    fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
+        match self {
+            ChunkIter::Xor(i) => i.seek(t),
+            ChunkIter::Dec(i) => i.seek(t),
+        }
+    }
+}
+
+/// Encodes `samples` (strictly increasing timestamps, at most
+/// [`xor::MAX_SAMPLES`]) into the smallest supported encoding; returns the
+/// encoding byte and the bytes.
+pub fn encode_best(samples: &[Sample]) -> (u8, Vec<u8>) {
+    // Sizing XOR is much cheaper than encoding it, so only the winner is
+    // encoded twice at most.
+    if let Some(d) = dec::encode(samples) {
+        if d.len() < xor::encoded_len(samples) {
+            return (ENCODING_DEC, d);
+        }
+    }
+    let mut c = XorChunk::new();
+    for s in samples {
+        c.append(s.t, s.v);
+    }
+    (ENCODING_XOR, c.into_bytes())
+}

@@ -1,0 +1,285 @@
+//! The database's persisted blocks: opening them, cutting them from the
+//! head, merging them (via [`crate::compact`]) and retention.
+
+use super::{CompactStats, Inner};
+use crate::block::{is_ulid, Block, BlockWriter};
+use crate::compact;
+use crate::error::{CompactError, OpenError};
+use crate::index::ChunkMeta;
+use model::{Matcher, Sample, SampleIter, Series, StorageError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A persisted block as the database reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// The block's ULID (its directory name).
+    pub ulid: String,
+    /// The block directory.
+    pub dir: PathBuf,
+    /// Inclusive start, ms.
+    pub mint: i64,
+    /// Inclusive end, ms.
+    pub maxt: i64,
+    /// Series in the block.
+    pub num_series: u64,
+    /// Samples in the block.
+    pub num_samples: u64,
+    /// Compaction level (1 for blocks cut from the head or imported).
+    pub level: u32,
+    /// Bytes of its index and chunk files.
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct OpenBlock {
+    pub info: BlockInfo,
+    pub block: Block,
+}
+
+impl OpenBlock {
+    fn new(block: Block) -> OpenBlock {
+        let m = block.meta();
+        let info = BlockInfo {
+            ulid: m.ulid.clone(),
+            dir: block.dir().to_path_buf(),
+            mint: m.min_time,
+            maxt: m.maxt_inclusive(),
+            num_series: m.stats.num_series,
+            num_samples: m.stats.num_samples,
+            level: m.compaction.level,
+            bytes: block.size(),
+        };
+        OpenBlock { info, block }
+    }
+}
+
+fn block_err(dir: &Path, e: crate::block::BlockError) -> OpenError {
+    OpenError::Block { dir: dir.to_path_buf(), source: Box::new(e) }
+}
+
+/// Opens every block directly under `dir` (after removing leftovers of
+/// interrupted writes), sorted by time.
+pub(crate) fn open_all(dir: &Path) -> Result<Vec<Arc<OpenBlock>>, OpenError> {
+    crate::fs::remove_tmp_dirs(dir).map_err(|e| block_err(dir, e.into()))?;
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(dir)
+        .map_err(|source| OpenError::Io { op: "read directory", path: dir.to_path_buf(), source })?;
+    for entry in rd {
+        let entry = entry
+            .map_err(|source| OpenError::Io { op: "read directory", path: dir.to_path_buf(), source })?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if is_ulid(name) && path.is_dir() {
+            let block = Block::open(&path).map_err(|e| block_err(&path, e))?;
+            out.push(Arc::new(OpenBlock::new(block)));
+        }
+    }
+    out.sort_by_key(|b| (b.info.mint, b.info.maxt));
+    Ok(out)
+}
+
+fn write_err(mint: i64, maxt: i64) -> impl Fn(crate::block::BlockError) -> CompactError {
+    move |e| CompactError::WriteBlock { mint, maxt, source: Box::new(e) }
+}
+
+/// Writes the head's samples in `[start, end]` as a block (none when the
+/// range holds no samples) and opens it.
+pub(crate) fn write_from_head(
+    db: &Inner,
+    start: i64,
+    end: i64,
+) -> Result<Option<Arc<OpenBlock>>, CompactError> {
+    let err = write_err(start, end);
+    let mut w = BlockWriter::new(&db.dir, start, end.saturating_add(1)).map_err(&err)?;
+    let mut any = false;
+    let mut samples: Vec<Sample> = Vec::new();
+    // Sorted by labels, as the writer requires.
+    for h in db.head.select_series(&[]) {
+        let Some((labels, mut it)) = db.head.series_iter(&h, start, end)? else { continue };
+        samples.clear();
+        while let Some(s) = it.next()? {
+            samples.push(s);
+        }
+        if !samples.is_empty() {
+            w.add_series_samples(&labels, &samples).map_err(&err)?;
+            any = true;
+        }
+    }
+    if !any {
+        // Dropping the writer removes its temporary directory.
+        return Ok(None);
+    }
+    let meta = w.finish().map_err(&err)?;
+    let block = Block::open(&db.dir.join(&meta.ulid)).map_err(&err)?;
+    Ok(Some(Arc::new(OpenBlock::new(block))))
+}
+
+/// Iterates a series of a shared block, decoding one chunk at a time; owns
+/// its block so it outlives the list it was selected from.
+#[derive(Debug)]
+struct OwnedBlockIter {
+    b: Arc<OpenBlock>,
+    chunks: Vec<ChunkMeta>,
+    next_chunk: usize,
+    buf: Vec<Sample>,
+    pos: usize,
+    mint: i64,
+    maxt: i64,
+    failed: bool,
+}
+
+impl OwnedBlockIter {
+    fn load_next(&mut self, min_t: i64) -> Result<bool, StorageError> {
+        while let Some(c) = self.chunks.get(self.next_chunk) {
+            self.next_chunk += 1;
+            if c.maxt < min_t {
+                continue;
+            }
+            self.buf.clear();
+            self.pos = 0;
+            let mut it = self.b.block.chunk_iter(c).map_err(StorageError::from)?;
+            while let Some(s) = it.next()? {
+                if s.t > self.maxt {
+                    break;
+                }
+                if s.t >= self.mint {
+                    self.buf.push(s);
+                }
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn advance(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
+        loop {
+            if self.failed {
+                return Ok(None);
+            }
+            while let Some(s) = self.buf.get(self.pos) {
+                self.pos += 1;
+                if s.t >= t {
+                    return Ok(Some(*s));
+                }
+            }
+            match self.load_next(t) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+impl SampleIter for OwnedBlockIter {
+    fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        self.advance(i64::MIN)
+    }
+
+    fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
+        self.advance(t)
+    }
+}
+
+/// Selects from a shared block: series with iterators that own the block.
+pub(crate) fn select(
+    b: &Arc<OpenBlock>,
+    mint: i64,
+    maxt: i64,
+    matchers: &[Matcher],
+) -> Result<Vec<Series<'static>>, StorageError> {
+    let series = b.block.select_series(matchers, mint, maxt).map_err(StorageError::from)?;
+    Ok(series
+        .into_iter()
+        .map(|s| {
+            let it = OwnedBlockIter {
+                b: b.clone(),
+                chunks: s.chunks,
+                next_chunk: 0,
+                buf: Vec::new(),
+                pos: 0,
+                mint,
+                maxt,
+                failed: false,
+            };
+            Series { labels: s.labels, samples: Box::new(it) }
+        })
+        .collect())
+}
+
+impl Inner {
+    fn block_ranges(&self) -> Vec<i64> {
+        let mut ranges = vec![self.opts.block_range];
+        while let Some(last) = ranges.last() {
+            let next = last.saturating_mul(3);
+            if next > self.opts.max_block_range || ranges.len() >= 10 {
+                break;
+            }
+            ranges.push(next);
+        }
+        ranges
+    }
+
+    /// Merges blocks as the leveled planner says, until it has nothing to do.
+    pub(super) fn compact_blocks(&self, stats: &mut CompactStats) -> Result<(), CompactError> {
+        let ranges = self.block_ranges();
+        // Bounded: each round replaces two or more blocks by one.
+        for _ in 0..1000 {
+            let current: Vec<Arc<OpenBlock>> = self.read_blocks().clone();
+            let metas: Vec<_> = current.iter().map(|b| b.block.meta().clone()).collect();
+            let ulids = compact::plan(&metas, &ranges);
+            if ulids.len() < 2 {
+                return Ok(());
+            }
+            let chosen: Vec<Arc<OpenBlock>> =
+                current.iter().filter(|b| ulids.contains(&b.info.ulid)).cloned().collect();
+            let refs: Vec<&Block> = chosen.iter().map(|b| &b.block).collect();
+            let meta = compact::compact(&refs, &self.dir).map_err(|e| CompactError::Compact(Box::new(e)))?;
+            let block = Block::open(&self.dir.join(&meta.ulid)).map_err(|e| CompactError::Compact(Box::new(e)))?;
+            let new = Arc::new(OpenBlock::new(block));
+            stats.compacted.push(new.info.clone());
+            {
+                let mut list = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+                list.retain(|b| !ulids.contains(&b.info.ulid));
+                list.push(new);
+                list.sort_by_key(|b| (b.info.mint, b.info.maxt));
+            }
+            for b in &chosen {
+                compact::delete_block(&self.dir, &b.info.ulid).map_err(|e| CompactError::Compact(Box::new(e)))?;
+                stats.deleted.push(b.info.dir.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes blocks beyond the time and size retention.
+    pub(super) fn apply_retention(&self, stats: &mut CompactStats) -> Result<(), CompactError> {
+        if self.opts.retention_ms.is_none() && self.opts.retention_bytes.is_none() {
+            return Ok(());
+        }
+        let current: Vec<Arc<OpenBlock>> = self.read_blocks().clone();
+        let sized: Vec<_> = current.iter().map(|b| (b.block.meta().clone(), b.info.bytes)).collect();
+        let doomed = compact::blocks_beyond_retention(
+            &sized,
+            self.opts.retention_ms.unwrap_or(0),
+            self.opts.retention_bytes.unwrap_or(0),
+        );
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut list = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+            list.retain(|b| !doomed.contains(&b.info.ulid));
+        }
+        for b in current.iter().filter(|b| doomed.contains(&b.info.ulid)) {
+            compact::delete_block(&self.dir, &b.info.ulid).map_err(|e| CompactError::Compact(Box::new(e)))?;
+            stats.deleted.push(b.info.dir.clone());
+        }
+        Ok(())
+    }
+}

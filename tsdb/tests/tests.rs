@@ -1,0 +1,10 @@
+//! Integration tests of the tsdb crate: WAL recovery, crash safety,
+//! reopening, the oracle comparison against `model::mem`, and the CLI.
+
+#[cfg(feature = "cli")]
+mod cli;
+mod common;
+mod crash;
+mod prop;
+mod reopen;
+mod wal;
