@@ -2,15 +2,22 @@
 //! lines of nginx, logfmt and JSON logs in 24 streams, as Loki push
 //! bodies):
 //!
-//! - `logstore/ingest`: `Store::push` of every body into a fresh store
-//!   (throughput in raw line bytes), with the WAL fsynced per push (the
-//!   default) and without fsync;
-//! - `logstore/scan`: a line-filter scan — iterate every entry of
+//! - `logstore/ingest_*`: `Store::push` of every body into a fresh store
+//!   (throughput in raw line bytes), without fsync and with the WAL
+//!   fsynced per push (the default policy);
+//! - `logstore/scan_*`: a line-filter scan — iterate every entry of
 //!   `{job="nginx"}` over the whole range checking `contains("queue full")`
 //!   (throughput in raw line bytes scanned), forward and backward.
 //!
+//! Benchmarks named `..._cpu` measure the calling thread's CPU time
+//! (Linux `/proc/thread-self/schedstat`) instead of wall time, so their
+//! throughput is per core even when other processes compete for the CPUs;
+//! the others measure wall time.
+//!
 //! The compression ratio of the flushed chunks is printed once. Set
 //! `LOGSTORE_BENCH_LOGS` to an existing file to skip generating the data.
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use logstore::{FsyncPolicy, Options, Store};
@@ -85,14 +92,45 @@ fn options(fsync: FsyncPolicy) -> Options {
     Options::builder().flush_interval(None).fsync(fsync).build()
 }
 
-fn ingest(dir: &Path, reqs: &[Request], fsync: FsyncPolicy) -> (Store, Duration) {
-    let store = Store::open(dir, options(fsync)).expect("open");
-    let t = Instant::now();
-    for r in reqs {
-        let out = store.push(r).expect("push");
-        assert!(out.rejected.is_empty(), "{:?}", out.rejected.first());
+/// CPU time consumed by the calling thread so far (sum_exec_runtime, in
+/// ns, from `/proc/thread-self/schedstat`).
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(s.split_whitespace().next()?.parse().ok()?))
+}
+
+/// Wall or thread-CPU clock.
+#[derive(Clone, Copy)]
+enum Clock {
+    Wall,
+    Cpu,
+}
+
+impl Clock {
+    fn measure(self, f: impl FnOnce()) -> Duration {
+        match self {
+            Clock::Wall => {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            }
+            Clock::Cpu => {
+                let a = thread_cpu().expect("/proc/thread-self/schedstat");
+                f();
+                thread_cpu().expect("/proc/thread-self/schedstat").saturating_sub(a)
+            }
+        }
     }
-    let took = t.elapsed();
+}
+
+fn ingest(dir: &Path, reqs: &[Request], fsync: FsyncPolicy, clock: Clock) -> (Store, Duration) {
+    let store = Store::open(dir, options(fsync)).expect("open");
+    let took = clock.measure(|| {
+        for r in reqs {
+            let out = store.push(r).expect("push");
+            assert!(out.rejected.is_empty(), "{:?}", out.rejected.first());
+        }
+    });
     (store, took)
 }
 
@@ -116,17 +154,18 @@ fn bench(c: &mut Criterion) {
 
     // One-off figures: compression ratio of the flushed chunks.
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, took) = ingest(tmp.path(), &reqs, FsyncPolicy::Never);
+    let (store, took) = ingest(tmp.path(), &reqs, FsyncPolicy::Never, Clock::Wall);
     let t = Instant::now();
     store.flush().expect("flush");
     let flush = t.elapsed();
     let st = store.stats();
     let on_disk = tsdb::fs::dir_size(&tmp.path().join("chunks")).expect("size");
     eprintln!(
-        "logstore: {} entries, {:.1} MB raw lines; push {:.2?} ({:.0} MB/s, no fsync), flush {flush:.2?}; \
-         {} blocks, {:.2} MB compressed, {:.2} MB chunk files; ratio {:.2}x (blocks) {:.2}x (files)",
+        "logstore: {} entries, {:.1} MB raw lines ({:.1} MB nginx); push {:.2?} ({:.0} MB/s wall, no fsync), \
+         flush {flush:.2?}; {} blocks, {:.2} MB compressed, {:.2} MB chunk files; ratio {:.2}x (blocks) {:.2}x (files)",
         st.entries,
         total as f64 / 1e6,
+        nginx as f64 / 1e6,
         took,
         total as f64 / 1e6 / took.as_secs_f64(),
         st.blocks,
@@ -135,17 +174,24 @@ fn bench(c: &mut Criterion) {
         st.raw_bytes as f64 / st.compressed_bytes as f64,
         total as f64 / on_disk as f64,
     );
+    let (n, hits) = scan(&store, Direction::Forward);
+    eprintln!("logstore: scan of {{job=\"nginx\"}} reads {n} entries, {hits} contain \"queue full\"");
 
     let mut g = c.benchmark_group("logstore");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Bytes(total));
-    for (name, fsync) in [("ingest_no_fsync", FsyncPolicy::Never), ("ingest_fsync_per_push", FsyncPolicy::Always)] {
+    let ingests = [
+        ("ingest_no_fsync_cpu", FsyncPolicy::Never, Clock::Cpu),
+        ("ingest_no_fsync", FsyncPolicy::Never, Clock::Wall),
+        ("ingest_fsync_per_push", FsyncPolicy::Always, Clock::Wall),
+    ];
+    for (name, fsync, clock) in ingests {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut sum = Duration::ZERO;
                 for _ in 0..iters {
                     let tmp = tempfile::tempdir().expect("tempdir");
-                    let (store, took) = ingest(tmp.path(), &reqs, fsync);
+                    let (store, took) = ingest(tmp.path(), &reqs, fsync, clock);
                     sum += took;
                     drop(store);
                 }
@@ -154,8 +200,21 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.throughput(Throughput::Bytes(nginx));
-    for (name, dir) in [("scan_nginx_forward", Direction::Forward), ("scan_nginx_backward", Direction::Backward)] {
-        g.bench_function(name, |b| b.iter(|| black_box(scan(&store, dir))));
+    let scans = [
+        ("scan_nginx_forward_cpu", Direction::Forward, Clock::Cpu),
+        ("scan_nginx_backward_cpu", Direction::Backward, Clock::Cpu),
+        ("scan_nginx_forward", Direction::Forward, Clock::Wall),
+    ];
+    for (name, dir, clock) in scans {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                clock.measure(|| {
+                    for _ in 0..iters {
+                        black_box(scan(&store, dir));
+                    }
+                })
+            })
+        });
     }
     g.finish();
 }

@@ -126,11 +126,11 @@ pub fn plan(metas: &[BlockMeta], ranges: &[i64]) -> Vec<String> {
     }
     ms.pop();
     let Some(newest) = metas.iter().map(|m| m.min_time).max() else { return Vec::new() };
-    for &r in &ranges[1..] {
+    for &r in ranges[1..].iter().filter(|&&r| r > 0) {
         for group in split_by_range(&ms, r) {
             let (Some(first), Some(last)) = (group.first(), group.last()) else { continue };
             let (mint, maxt) = (first.min_time, last.max_time);
-            if group.len() > 1 && (maxt - mint == r || maxt <= newest) {
+            if group.len() > 1 && (maxt.checked_sub(mint) == Some(r) || maxt <= newest) {
                 return group.iter().map(|m| m.ulid.clone()).collect();
             }
         }
@@ -163,7 +163,7 @@ fn split_by_range<'a>(ms: &[&'a BlockMeta], r: i64) -> Vec<Vec<&'a BlockMeta>> {
     let mut i = 0;
     while i < ms.len() {
         let m = ms[i];
-        let t0 = m.min_time.div_euclid(r) * r;
+        let t0 = m.min_time.saturating_sub(m.min_time.rem_euclid(r));
         if m.max_time > t0.saturating_add(r) {
             i += 1;
             continue;
@@ -287,6 +287,14 @@ mod tests {
         ];
         assert_eq!(plan(&ms, &ranges), vec!["a", "b", "c"]);
         assert!(plan(&[], &ranges).is_empty());
+        // Nonsense ranges are ignored rather than dividing by zero.
+        assert!(plan(&ms, &[0, 0, -5]).is_empty());
+        let extreme = vec![
+            meta("a", i64::MIN, i64::MIN + 10),
+            meta("b", i64::MIN + 10, i64::MIN + 20),
+            meta("c", 0, 1),
+        ];
+        assert_eq!(plan(&extreme, &[7, 3 * H]), vec!["a", "b"]);
     }
 
     #[test]
