@@ -4,3 +4,4 @@
 
 mod support;
 mod prometheus;
+mod logs;

@@ -182,3 +182,34 @@ fn metrics_server_scrapes_node_exporter_with_staleness() {
     });
     assert!(gone.is_some(), "node_load1 did not go stale");
 }
+
+#[test]
+fn prometheus_scrapes_our_node_exporter() {
+    if !have("prometheus") {
+        return skip("prometheus_scrapes_our_node_exporter", "prometheus not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ne_port = free_port();
+    let mut ne = Command::new(env!("CARGO_BIN_EXE_node-exporter"));
+    ne.arg("--web.listen-address").arg(format!("127.0.0.1:{ne_port}"));
+    let _ne = Proc::spawn("node-exporter", ne.stderr(std::process::Stdio::null()));
+    assert!(wait_http(&format!("http://127.0.0.1:{ne_port}/metrics"), Duration::from_secs(20)), "node-exporter did not start");
+    let port = free_port();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ours\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"
+    );
+    let (mut prom, base) = prometheus(dir.path(), &cfg, port);
+    let up = wait_for(Duration::from_secs(30), || {
+        prom.assert_running();
+        let r = query(&base, "up{job=\"ours\"}")?;
+        (r.get(0)?["value"][1] == "1").then_some(())
+    });
+    assert!(up.is_some(), "Prometheus never saw our node-exporter up");
+    for metric in ["node_load1", "node_memory_MemTotal_bytes", "node_cpu_seconds_total", "node_scrape_collector_success"] {
+        let r = wait_for(Duration::from_secs(10), || query(&base, metric).filter(|r| r.get(0).is_some()));
+        assert!(r.is_some(), "{metric} not queryable in Prometheus");
+    }
+    // Prometheus parsed every sample we served (no scrape errors, many samples).
+    let n: f64 = query(&base, "scrape_samples_scraped{job=\"ours\"}").unwrap()[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(n > 100.0, "only {n} samples scraped");
+}
