@@ -70,6 +70,11 @@ impl Response {
 /// A request handler shared by the worker threads.
 pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
+/// A hook that sees each raw request before the [`Handler`]: it returns the
+/// request to let the handler answer it, or `None` when it took the
+/// connection over itself (a websocket upgrade, say).
+pub type RawHook = Arc<dyn Fn(tiny_http::Request) -> Option<tiny_http::Request> + Send + Sync>;
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -94,6 +99,17 @@ pub struct Server {
 impl Server {
     /// Binds `addr` and starts the worker threads.
     pub fn start(addr: &str, cfg: ServerConfig, handler: Handler) -> anyhow::Result<Server> {
+        Server::start_with_hook(addr, cfg, handler, None)
+    }
+
+    /// Like [`Server::start`], with a [`RawHook`] that sees every request
+    /// first.
+    pub fn start_with_hook(
+        addr: &str,
+        cfg: ServerConfig,
+        handler: Handler,
+        hook: Option<RawHook>,
+    ) -> anyhow::Result<Server> {
         let inner = Arc::new(
             tiny_http::Server::http(addr)
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
@@ -102,12 +118,20 @@ impl Server {
         for i in 0..cfg.threads.max(1) {
             let srv = Arc::clone(&inner);
             let h = Arc::clone(&handler);
+            let hook = hook.clone();
             let max_body = cfg.max_body;
             workers.push(
                 thread::Builder::new()
                     .name(format!("http-{i}"))
                     .spawn(move || {
                         for rq in srv.incoming_requests() {
+                            let rq = match &hook {
+                                Some(hook) => match hook(rq) {
+                                    Some(rq) => rq,
+                                    None => continue,
+                                },
+                                None => rq,
+                            };
                             serve_one(rq, &h, max_body);
                         }
                     })?,
@@ -162,6 +186,11 @@ fn serve_one(mut rq: tiny_http::Request, handler: &Handler, max_body: usize) {
         let req = Request { method: rq.method().as_str().to_ascii_uppercase(), path, query, headers, body };
         handler(&req)
     };
+    respond(rq, resp);
+}
+
+/// Sends `resp` as the answer to a raw request.
+pub fn respond(rq: tiny_http::Request, resp: Response) {
     let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
     if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], resp.content_type.as_bytes()) {
         out.add_header(h);

@@ -50,7 +50,6 @@ use push::PushStream;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -537,109 +536,57 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// A running log server.
+/// A running log server; see [`serve`].
 pub struct RunningServer {
-    inner: Arc<tiny_http::Server>,
-    workers: Vec<thread::JoinHandle<()>>,
+    server: crate::http::Server,
     stop: Arc<AtomicBool>,
 }
 
 impl RunningServer {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.inner.server_addr().to_ip()
+        self.server.local_addr()
     }
 
     /// Stops accepting, ends the tails and waits for the workers.
     pub fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);
-        for _ in 0..self.workers.len() {
-            self.inner.unblock();
-        }
-        for w in self.workers {
-            let _ = w.join();
-        }
+        self.server.shutdown();
     }
 
     /// Blocks until the server stops.
     pub fn join(self) {
-        for w in self.workers {
-            let _ = w.join();
-        }
+        self.server.join();
     }
 }
 
-/// Serves `srv` on `addr`. This is [`crate::http::Server`]'s loop plus
-/// websocket upgrades for `/loki/api/v1/tail`, which need the raw
-/// connection; each tail gets its own thread.
+/// Serves `srv` on `addr` with the shared [`crate::http::Server`], plus a
+/// hook that takes websocket upgrades for `/loki/api/v1/tail` (they need
+/// the raw connection); each tail gets its own thread.
 pub fn serve(addr: &str, cfg: ServerConfig, srv: Arc<LogServer>) -> anyhow::Result<RunningServer> {
-    let inner = Arc::new(tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?);
     let stop = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for i in 0..cfg.threads.max(1) {
-        let http = Arc::clone(&inner);
-        let srv = Arc::clone(&srv);
-        let stop = Arc::clone(&stop);
-        let max_body = cfg.max_body;
-        workers.push(thread::Builder::new().name(format!("loki-http-{i}")).spawn(move || {
-            for rq in http.incoming_requests() {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                serve_one(rq, &srv, max_body, &stop);
-            }
-        })?);
-    }
-    Ok(RunningServer { inner, workers, stop })
+    let handler_srv = Arc::clone(&srv);
+    let handler: crate::http::Handler = Arc::new(move |req: &Request| handler_srv.handle(req, now_ns()));
+    let hook_stop = Arc::clone(&stop);
+    let hook: crate::http::RawHook = Arc::new(move |rq: tiny_http::Request| {
+        let is_upgrade = header(&rq, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        let url = rq.url().to_string();
+        let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+        if is_upgrade && path.trim_end_matches('/') == "/loki/api/v1/tail" {
+            start_tail(rq, &srv, query, &hook_stop);
+            return None;
+        }
+        Some(rq)
+    });
+    let server = crate::http::Server::start_with_hook(addr, cfg, handler, Some(hook))?;
+    Ok(RunningServer { server, stop })
 }
 
 fn header<'a>(rq: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
     rq.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
 }
 
-fn serve_one(mut rq: tiny_http::Request, srv: &Arc<LogServer>, max_body: usize, stop: &Arc<AtomicBool>) {
-    let url = rq.url().to_string();
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (url, String::new()),
-    };
-    let is_upgrade = header(&rq, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    if is_upgrade && path.trim_end_matches('/') == "/loki/api/v1/tail" {
-        start_tail(rq, srv, &query, stop);
-        return;
-    }
-    let headers: Vec<(String, String)> = rq
-        .headers()
-        .iter()
-        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
-        .collect();
-    let mut body = Vec::new();
-    let too_large = rq.body_length().is_some_and(|n| n > max_body) || {
-        let mut limited = rq.as_reader().take(max_body as u64 + 1);
-        limited.read_to_end(&mut body).is_err() || body.len() > max_body
-    };
-    let resp = if too_large {
-        Response::text(413, format!("request body larger than {max_body} bytes\n"))
-    } else {
-        let req = Request { method: rq.method().as_str().to_ascii_uppercase(), path, query, headers, body };
-        srv.handle(&req, now_ns())
-    };
-    respond(rq, resp);
-}
-
-fn respond(rq: tiny_http::Request, resp: Response) {
-    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
-    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], resp.content_type.as_bytes()) {
-        out.add_header(h);
-    }
-    for (k, v) in &resp.headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            out.add_header(h);
-        }
-    }
-    // The client may have gone away; nothing useful to do about it.
-    let _ = rq.respond(out);
-}
+use crate::http::respond;
 
 fn start_tail(rq: tiny_http::Request, srv: &Arc<LogServer>, query: &str, stop: &Arc<AtomicBool>) {
     let now = now_ns();

@@ -27,7 +27,9 @@ pub fn skip(test: &str, why: &str) {
 
 /// A child process killed when dropped.
 pub struct Proc {
+    /// The process.
     pub child: Child,
+    /// Its name in messages.
     pub name: String,
 }
 
