@@ -9,6 +9,10 @@
 //!   `{job="nginx"}` over the whole range checking `contains("queue full")`
 //!   (throughput in raw line bytes scanned), forward and backward.
 //!
+//! - `logstore/zstd_decode_only_cpu`: the baseline — decompressing the
+//!   nginx lines cut into 256 KiB blocks compressed at the store's default
+//!   level, without parsing or iterating.
+//!
 //! Benchmarks named `..._cpu` measure the calling thread's CPU time
 //! (Linux `/proc/thread-self/schedstat`) instead of wall time, so their
 //! throughput is per core even when other processes compete for the CPUs;
@@ -136,7 +140,8 @@ fn ingest(dir: &Path, reqs: &[Request], fsync: FsyncPolicy, clock: Clock) -> (St
 
 fn scan(store: &Store, dir: Direction) -> (u64, u64) {
     let q = store.log_querier().expect("querier");
-    let mut streams = q.select(&[Matcher::equal("job", "nginx")], i64::MIN, i64::MAX, dir).expect("select");
+    let mut streams =
+        q.select(&[Matcher::equal("job", "nginx")], i64::MIN, i64::MAX, dir).expect("select");
     let (mut n, mut hits) = (0u64, 0u64);
     for s in &mut streams {
         while let Some(e) = s.entries.next().expect("next") {
@@ -152,7 +157,26 @@ fn bench(c: &mut Criterion) {
     let total = raw_bytes(&reqs, None);
     let nginx = raw_bytes(&reqs, Some("nginx"));
 
-    // One-off figures: compression ratio of the flushed chunks.
+    // One-off figures: compression ratio and push CPU time per zstd level.
+    for level in [3, 4, 5] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut o = Options::builder();
+        o.flush_interval(None).fsync(FsyncPolicy::Never).zstd_level(level);
+        let store = Store::open(tmp.path(), o.build()).expect("open");
+        let took = Clock::Cpu.measure(|| {
+            for r in &reqs {
+                store.push(r).expect("push");
+            }
+            store.flush().expect("flush");
+        });
+        let on_disk = tsdb::fs::dir_size(&tmp.path().join("chunks")).expect("size");
+        eprintln!(
+            "logstore: zstd level {level}: push + flush {:.0} MB/s per core (CPU time), ratio {:.2}x",
+            total as f64 / 1e6 / took.as_secs_f64(),
+            total as f64 / on_disk as f64
+        );
+    }
+    // Default options from here on.
     let tmp = tempfile::tempdir().expect("tempdir");
     let (store, took) = ingest(tmp.path(), &reqs, FsyncPolicy::Never, Clock::Wall);
     let t = Instant::now();
@@ -175,7 +199,9 @@ fn bench(c: &mut Criterion) {
         total as f64 / on_disk as f64,
     );
     let (n, hits) = scan(&store, Direction::Forward);
-    eprintln!("logstore: scan of {{job=\"nginx\"}} reads {n} entries, {hits} contain \"queue full\"");
+    eprintln!(
+        "logstore: scan of {{job=\"nginx\"}} reads {n} entries, {hits} contain \"queue full\""
+    );
 
     let mut g = c.benchmark_group("logstore");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
@@ -216,6 +242,44 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Baseline: zstd decompression alone of the same lines in 256 KiB
+    // blocks, same level, same clock.
+    let mut blocks = Vec::new();
+    let mut bufs: std::collections::HashMap<&Labels, Vec<u8>> = Default::default();
+    for (labels, entries) in reqs.iter().flatten().filter(|(l, _)| l.get("job") == Some("nginx")) {
+        let buf = bufs.entry(labels).or_default();
+        for e in entries {
+            buf.extend_from_slice(e.line.as_bytes());
+            if buf.len() >= logstore::DEFAULT_BLOCK_SIZE {
+                blocks.push((
+                    zstd::bulk::compress(&buf, logstore::DEFAULT_ZSTD_LEVEL).expect("compress"),
+                    buf.len(),
+                ));
+                buf.clear();
+            }
+        }
+    }
+    for buf in bufs.values().filter(|b| !b.is_empty()) {
+        blocks.push((
+            zstd::bulk::compress(buf, logstore::DEFAULT_ZSTD_LEVEL).expect("compress"),
+            buf.len(),
+        ));
+    }
+    g.bench_function("zstd_decode_only_cpu", |b| {
+        let mut dctx = zstd::bulk::Decompressor::new().expect("dctx");
+        let mut out: Vec<u8> = Vec::new();
+        b.iter_custom(|iters| {
+            Clock::Cpu.measure(|| {
+                for _ in 0..iters {
+                    for (c, n) in &blocks {
+                        out.clear();
+                        out.reserve(*n);
+                        black_box(dctx.decompress_to_buffer(c, &mut out).expect("decompress"));
+                    }
+                }
+            })
+        })
+    });
     g.finish();
 }
 

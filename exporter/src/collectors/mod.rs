@@ -21,6 +21,7 @@ mod stat;
 mod textfile;
 mod thermal_zone;
 mod time;
+mod timex;
 mod uname;
 mod vmstat;
 
@@ -55,6 +56,7 @@ pub const ALL: &[&str] = &[
     "textfile",
     "thermal_zone",
     "time",
+    "timex",
     "uname",
     "vmstat",
 ];
@@ -170,6 +172,7 @@ pub fn build(name: &str, opts: &Options) -> Result<Box<dyn Collector>, Error> {
         "textfile" => Box::new(textfile::Textfile { directory: opts.textfile_directory.clone() }),
         "thermal_zone" => Box::new(thermal_zone::ThermalZone),
         "time" => Box::new(time::Time),
+        "timex" => Box::new(timex::Timex),
         "uname" => Box::new(uname::Uname),
         "vmstat" => Box::new(vmstat::VmStat { fields: regex("collector.vmstat.fields", &opts.vmstat_fields)? }),
         other => return Err(Error::UnknownCollector(other.to_string())),

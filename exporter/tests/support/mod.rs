@@ -128,6 +128,7 @@ pub fn owner(family: &str) -> Option<&'static str> {
         }
         _ if p("node_textfile_") || p("testmetric") => "textfile",
         _ if p("node_thermal_zone_") || p("node_cooling_device_") => "thermal_zone",
+        _ if p("node_timex_") => "timex",
         _ if p("node_time_") => "time",
         _ if p("node_uname_") => "uname",
         _ if p("node_vmstat_") => "vmstat",

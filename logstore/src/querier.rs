@@ -1,0 +1,394 @@
+//! Reading: `model::LogQueryable` for [`Store`].
+//!
+//! A query takes the store's read lock only to pick streams through the
+//! postings and snapshot what it needs (block handles, which are cheap
+//! reference-counted clones, and a copy of the head entries in range).
+//! Decoding happens after the lock is released, one block at a time into
+//! reused buffers; entries are lent out as `LogEntryRef`s borrowing those
+//! buffers, so a scan allocates nothing per line.
+//!
+//! Blocks of a stream normally cover disjoint time ranges and are read one
+//! after the other. Out-of-order pushes can make blocks overlap; overlapping
+//! blocks form a group whose entries are merged by timestamp, ties broken
+//! by block creation order (which is push order).
+
+use crate::chunk::block::DecodedBlock;
+use crate::store::Store;
+use crate::streams::{BlockData, BlockRef};
+use model::{
+    matches_all, Direction, EntryIter, Labels, LogEntryRef, LogQuerier, LogQueryable, Matcher,
+    StorageError, Stream,
+};
+use std::collections::BTreeSet;
+
+impl LogQueryable for Store {
+    fn log_querier(&self) -> Result<Box<dyn LogQuerier + '_>, StorageError> {
+        Ok(Box::new(StoreQuerier { store: self }))
+    }
+}
+
+struct StoreQuerier<'a> {
+    store: &'a Store,
+}
+
+/// A stream picked by a query, with what it needs to read.
+struct Selected {
+    labels: Labels,
+    /// (creation rank, block) of blocks overlapping the range.
+    blocks: Vec<(u32, BlockRef)>,
+    head: Option<DecodedBlock>,
+    head_hit: bool,
+}
+
+impl StoreQuerier<'_> {
+    /// Streams matching `matchers` with at least one entry in
+    /// `[start, end]`, sorted by labels. With `want_head`, head entries in
+    /// range are copied.
+    fn gather(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        want_head: bool,
+    ) -> Result<(Vec<Selected>, i64), StorageError> {
+        let mut out = Vec::new();
+        let start = {
+            let st = self.store.shared.read();
+            let start = start.max(st.watermark);
+            if start > end {
+                return Ok((out, start));
+            }
+            for id in st.postings.candidates(matchers) {
+                let Some(s) = st.streams.get(&id) else { continue };
+                if !matches_all(matchers, &s.labels) {
+                    continue;
+                }
+                let blocks: Vec<(u32, BlockRef)> = s
+                    .blocks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.meta.max_t >= start && b.meta.min_t <= end)
+                    .map(|(i, b)| (i as u32, b.clone()))
+                    .collect();
+                let head = if want_head { s.head.snapshot(start, end) } else { None };
+                let head_hit = head.is_some() || (!want_head && s.head.has_entry_in(start, end));
+                if blocks.is_empty() && !head_hit {
+                    continue;
+                }
+                out.push(Selected { labels: s.labels.clone(), blocks, head, head_hit });
+            }
+            start
+        };
+        // A block's min and max are entry timestamps, so a block with
+        // either inside the range surely has an entry there. Only a block
+        // strictly spanning the range may have a gap there: decode it.
+        let mut scratch: Option<(DecodedBlock, zstd::bulk::Decompressor<'static>)> = None;
+        let mut keep = Vec::with_capacity(out.len());
+        for sel in out {
+            let sure = sel.head_hit
+                || sel.blocks.iter().any(|(_, b)| {
+                    (b.meta.min_t >= start && b.meta.min_t <= end)
+                        || (b.meta.max_t >= start && b.meta.max_t <= end)
+                });
+            let hit = if sure {
+                true
+            } else {
+                let (buf, dctx) = match &mut scratch {
+                    Some(s) => s,
+                    None => scratch.insert((DecodedBlock::default(), decompressor()?)),
+                };
+                let mut any = false;
+                for (_, b) in &sel.blocks {
+                    decode_block(b, buf, dctx)?;
+                    let i = buf.ts.partition_point(|t| *t < start);
+                    if buf.ts.get(i).is_some_and(|t| *t <= end) {
+                        any = true;
+                        break;
+                    }
+                }
+                any
+            };
+            if hit {
+                keep.push(sel);
+            }
+        }
+        keep.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok((keep, start))
+    }
+}
+
+impl LogQuerier for StoreQuerier<'_> {
+    fn select<'a>(
+        &'a self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        direction: Direction,
+    ) -> Result<Vec<Stream<'a>>, StorageError> {
+        let (sel, start) = self.gather(matchers, start, end, true)?;
+        Ok(sel
+            .into_iter()
+            .map(|s| Stream {
+                labels: s.labels,
+                entries: Box::new(StreamIter::new(s.blocks, s.head, start, end, direction)),
+            })
+            .collect())
+    }
+
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Labels>, StorageError> {
+        Ok(self.gather(matchers, start, end, false)?.0.into_iter().map(|s| s.labels).collect())
+    }
+
+    fn label_names(&self, start: i64, end: i64) -> Result<Vec<String>, StorageError> {
+        let mut names = BTreeSet::new();
+        for s in self.gather(&[], start, end, false)?.0 {
+            for l in s.labels.iter() {
+                if !names.contains(&l.name) {
+                    names.insert(l.name.clone());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values = BTreeSet::new();
+        for s in self.gather(matchers, start, end, false)?.0 {
+            if let Some(v) = s.labels.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+fn decompressor() -> Result<zstd::bulk::Decompressor<'static>, StorageError> {
+    zstd::bulk::Decompressor::new().map_err(|e| StorageError::read("creating a zstd context", e))
+}
+
+/// Decodes a block and checks it against its index entry.
+fn decode_block(
+    b: &BlockRef,
+    out: &mut DecodedBlock,
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+) -> Result<(), StorageError> {
+    let raw_len = b.meta.raw_len as usize;
+    let res = match &b.data {
+        BlockData::Mem(bytes) => {
+            out.decode(bytes, raw_len, dctx).map_err(|e| format!("unflushed block: {e}"))
+        }
+        BlockData::File(f, fb) => {
+            let bytes = f.block(fb).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            out.decode(bytes, raw_len, dctx).map_err(|e| {
+                format!("chunk file {} block at offset {}: {e}", f.path.display(), fb.offset)
+            })
+        }
+    };
+    res.map_err(StorageError::Corrupt)?;
+    let ok = out.len() == b.meta.entries as usize
+        && out.ts.first() == Some(&b.meta.min_t)
+        && out.ts.last() == Some(&b.meta.max_t);
+    if !ok {
+        let place = match &b.data {
+            BlockData::Mem(_) => "unflushed block".to_string(),
+            BlockData::File(f, fb) => {
+                format!("chunk file {} block at offset {}", f.path.display(), fb.offset)
+            }
+        };
+        return Err(StorageError::Corrupt(format!("{place}: contents disagree with the index")));
+    }
+    Ok(())
+}
+
+enum SourceKind {
+    Block(BlockRef),
+    Head(Option<DecodedBlock>),
+}
+
+struct Source {
+    min_t: i64,
+    max_t: i64,
+    rank: u32,
+    kind: SourceKind,
+}
+
+/// Entries of one stream in `[start, end]`, in one direction.
+struct StreamIter {
+    sources: Vec<Source>,
+    /// Ranges of `sources` whose time ranges overlap, in time order.
+    groups: Vec<(usize, usize)>,
+    consumed: usize,
+    forward: bool,
+    start: i64,
+    end: i64,
+    bufs: Vec<DecodedBlock>,
+    single: bool,
+    merged: Vec<(u32, u32)>,
+    keyed: Vec<(i64, u32, u32, u32)>,
+    lo: usize,
+    hi: usize,
+    dctx: Option<zstd::bulk::Decompressor<'static>>,
+    empty: Labels,
+    failed: bool,
+}
+
+impl StreamIter {
+    fn new(
+        blocks: Vec<(u32, BlockRef)>,
+        head: Option<DecodedBlock>,
+        start: i64,
+        end: i64,
+        direction: Direction,
+    ) -> StreamIter {
+        let mut sources: Vec<Source> = blocks
+            .into_iter()
+            .map(|(rank, b)| Source {
+                min_t: b.meta.min_t,
+                max_t: b.meta.max_t,
+                rank,
+                kind: SourceKind::Block(b),
+            })
+            .collect();
+        if let Some(h) = head {
+            if let (Some(&min_t), Some(&max_t)) = (h.ts.first(), h.ts.last()) {
+                sources.push(Source {
+                    min_t,
+                    max_t,
+                    rank: u32::MAX,
+                    kind: SourceKind::Head(Some(h)),
+                });
+            }
+        }
+        sources.sort_by_key(|s| (s.min_t, s.rank));
+        let mut groups = Vec::new();
+        let mut i = 0;
+        while i < sources.len() {
+            let mut max_t = sources[i].max_t;
+            let mut j = i + 1;
+            while j < sources.len() && sources[j].min_t <= max_t {
+                max_t = max_t.max(sources[j].max_t);
+                j += 1;
+            }
+            groups.push((i, j));
+            i = j;
+        }
+        StreamIter {
+            sources,
+            groups,
+            consumed: 0,
+            forward: direction == Direction::Forward,
+            start,
+            end,
+            bufs: Vec::new(),
+            single: true,
+            merged: Vec::new(),
+            keyed: Vec::new(),
+            lo: 0,
+            hi: 0,
+            dctx: None,
+            empty: Labels::empty(),
+            failed: false,
+        }
+    }
+
+    fn load(&mut self, (g0, g1): (usize, usize)) -> Result<(), StorageError> {
+        let n = g1 - g0;
+        while self.bufs.len() < n {
+            self.bufs.push(DecodedBlock::default());
+        }
+        for (k, src) in self.sources[g0..g1].iter_mut().enumerate() {
+            match &mut src.kind {
+                SourceKind::Block(b) => {
+                    let dctx = match &mut self.dctx {
+                        Some(d) => d,
+                        None => self.dctx.insert(decompressor()?),
+                    };
+                    decode_block(b, &mut self.bufs[k], dctx)?;
+                }
+                SourceKind::Head(h) => {
+                    if let Some(h) = h.take() {
+                        self.bufs[k] = h;
+                    }
+                }
+            }
+        }
+        let (start, end) = (self.start, self.end);
+        if n == 1 {
+            let ts = &self.bufs[0].ts;
+            self.single = true;
+            self.lo = ts.partition_point(|t| *t < start);
+            self.hi = ts.partition_point(|t| *t <= end);
+        } else {
+            self.single = false;
+            self.keyed.clear();
+            for k in 0..n {
+                let ts = &self.bufs[k].ts;
+                let rank = self.sources[g0 + k].rank;
+                let lo = ts.partition_point(|t| *t < start);
+                let hi = ts.partition_point(|t| *t <= end);
+                for (i, t) in ts.iter().enumerate().take(hi).skip(lo) {
+                    self.keyed.push((*t, rank, k as u32, i as u32));
+                }
+            }
+            // Stable: within one block, entries keep their order.
+            self.keyed.sort_by_key(|x| (x.0, x.1));
+            self.merged.clear();
+            self.merged.extend(self.keyed.iter().map(|x| (x.2, x.3)));
+            self.lo = 0;
+            self.hi = self.merged.len();
+        }
+        Ok(())
+    }
+}
+
+impl EntryIter for StreamIter {
+    fn next(&mut self) -> Result<Option<LogEntryRef<'_>>, StorageError> {
+        loop {
+            if self.lo < self.hi {
+                let pos = if self.forward {
+                    self.lo += 1;
+                    self.lo - 1
+                } else {
+                    self.hi -= 1;
+                    self.hi
+                };
+                let (k, i) = if self.single {
+                    (0, pos)
+                } else {
+                    let (k, i) = self.merged[pos];
+                    (k as usize, i as usize)
+                };
+                let b = &self.bufs[k];
+                return Ok(Some(LogEntryRef {
+                    ts: b.ts[i],
+                    line: b.line(i),
+                    metadata: b.meta(i).unwrap_or(&self.empty),
+                }));
+            }
+            if self.failed || self.consumed >= self.groups.len() {
+                return Ok(None);
+            }
+            let g = if self.forward {
+                self.groups[self.consumed]
+            } else {
+                self.groups[self.groups.len() - 1 - self.consumed]
+            };
+            self.consumed += 1;
+            if let Err(e) = self.load(g) {
+                self.failed = true;
+                return Err(e);
+            }
+        }
+    }
+}
