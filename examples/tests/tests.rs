@@ -3,5 +3,7 @@
 //! not installed say so and pass; `.ci/run` installs them all.
 
 mod support;
+mod alerter;
 mod prometheus;
 mod logs;
+mod stack;

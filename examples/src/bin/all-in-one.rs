@@ -5,6 +5,7 @@
 //! - the metrics server (tsdb + Prometheus API + remote-write receiver +
 //!   the dashboard page) on `--listen`, scraping the exporter, itself and
 //!   the uptime monitor every `--scrape-interval`;
+//! - the log server (logstore + Loki push and query API) on `--logs-listen`;
 //! - the uptime monitor (probe) checking the stack's own endpoints, or the
 //!   monitors of `--probe-config`; state changes are printed (for
 //!   Mattermost notifications run `probe --config FILE --webhook URL`).
@@ -14,6 +15,7 @@
 use anyhow::Context;
 use clap::Parser;
 use examples::http::{Handler, Request, Response, Server, ServerConfig};
+use examples::log_server::{serve as serve_logs, Limits, LogServer, LogSink, LogstoreSink};
 use examples::metrics_server::{handler as metrics_handler, MetricsStore};
 use examples::scrape::{self, ScrapeManager};
 use std::path::PathBuf;
@@ -32,6 +34,9 @@ struct Args {
     /// Node exporter.
     #[arg(long, default_value = "127.0.0.1:9100")]
     exporter_listen: String,
+    /// Log server (Loki API).
+    #[arg(long, default_value = "127.0.0.1:3100")]
+    logs_listen: String,
     /// How often to scrape.
     #[arg(long, default_value = "15s")]
     scrape_interval: String,
@@ -67,6 +72,13 @@ fn main() -> anyhow::Result<()> {
     });
     let exporter_srv = Server::start(&args.exporter_listen, ServerConfig { threads: 2, ..Default::default() }, exporter_handler)?;
 
+    // Log server.
+    let logs_dir = args.data_dir.join("logs");
+    let store = logstore::Store::open(&logs_dir, logstore::Options::default())
+        .with_context(|| format!("opening the log store in {}", logs_dir.display()))?;
+    let sink: Arc<dyn LogSink> = Arc::new(LogstoreSink::new(store));
+    let logs_srv = serve_logs(&args.logs_listen, ServerConfig { threads: 4, ..Default::default() }, LogServer::new(sink, Limits::default()))?;
+
     // Uptime monitor.
     let probe_yaml = match &args.probe_config {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -101,16 +113,18 @@ fn main() -> anyhow::Result<()> {
     let server = Server::start(&args.listen, ServerConfig::default(), handler)?;
     let secs = interval.as_secs().max(1);
     let scrape_yaml = format!(
-        "global: {{scrape_interval: {secs}s, scrape_timeout: {t}s}}\nscrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['{e}']}}]\n  - job_name: metrics-server\n    static_configs: [{{targets: ['{l}']}}]\n  - job_name: uptime\n    metrics_path: /probe/metrics\n    static_configs: [{{targets: ['{l}']}}]\n",
+        "global: {{scrape_interval: {secs}s, scrape_timeout: {t}s}}\nscrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['{e}']}}]\n  - job_name: metrics-server\n    static_configs: [{{targets: ['{l}']}}]\n  - job_name: log-server\n    static_configs: [{{targets: ['{g}']}}]\n  - job_name: uptime\n    metrics_path: /probe/metrics\n    static_configs: [{{targets: ['{l}']}}]\n",
         t = secs.min(10),
         e = args.exporter_listen,
         l = args.listen,
+        g = args.logs_listen,
     );
     let cfg = scrape::Config::parse(&scrape_yaml, "built-in scrape config")?;
     let scraper = ScrapeManager::start(scrape::targets(&cfg)?, store.clone());
 
     eprintln!("all-in-one: node exporter on http://{}/metrics", args.exporter_listen);
     eprintln!("all-in-one: Prometheus API on http://{}/api/v1/", args.listen);
+    eprintln!("all-in-one: Loki API on http://{}/loki/api/v1/", args.logs_listen);
     eprintln!("all-in-one: dashboard on http://{}/dashboard", args.listen);
     eprintln!("all-in-one: data in {}", args.data_dir.display());
     server.join();
@@ -118,6 +132,7 @@ fn main() -> anyhow::Result<()> {
     probe_handle.stop();
     let _ = probe_thread.join();
     exporter_srv.shutdown();
+    logs_srv.shutdown();
     Ok(())
 }
 
@@ -127,10 +142,11 @@ fn default_monitors(args: &Args) -> String {
         let _ = std::fs::create_dir_all(p);
     }
     format!(
-        "history: {{path: '{h}'}}\nmonitors:\n  - {{name: metrics-server, type: http, url: 'http://{l}/-/ready', interval: 30}}\n  - {{name: node-exporter, type: keyword, url: 'http://{e}/metrics', keyword: node_load1, interval: 30}}\n",
+        "history: {{path: '{h}'}}\nmonitors:\n  - {{name: metrics-server, type: http, url: 'http://{l}/-/ready', interval: 30}}\n  - {{name: node-exporter, type: keyword, url: 'http://{e}/metrics', keyword: node_load1, interval: 30}}\n  - {{name: log-server, type: http, url: 'http://{g}/ready', interval: 30}}\n",
         h = history.display(),
         l = args.listen,
         e = args.exporter_listen,
+        g = args.logs_listen,
     )
 }
 
