@@ -252,7 +252,7 @@ fn bench(c: &mut Criterion) {
             buf.extend_from_slice(e.line.as_bytes());
             if buf.len() >= logstore::DEFAULT_BLOCK_SIZE {
                 blocks.push((
-                    zstd::bulk::compress(&buf, logstore::DEFAULT_ZSTD_LEVEL).expect("compress"),
+                    zstd::bulk::compress(buf, logstore::DEFAULT_ZSTD_LEVEL).expect("compress"),
                     buf.len(),
                 ));
                 buf.clear();

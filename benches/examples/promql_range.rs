@@ -60,6 +60,6 @@ fn main() {
             bytes = r.body.len();
         }
         times.sort_by(f64::total_cmp);
-        println!("{:8.2} ms {:9} B  {q}", times[times.len() / 2], bytes);
+        println!("{:8.2} ms (min {:8.2}) {:9} B  {q}", times[times.len() / 2], times[0], bytes);
     }
 }

@@ -38,7 +38,9 @@ pub(crate) struct KernelTimex {
 }
 
 /// Reads the clock state without changing it.
-#[allow(unsafe_code)]
+// `libc::timex` fields are `c_long`: i64 here, i32 on 32-bit targets, so the
+// conversions are only useless on 64-bit.
+#[allow(unsafe_code, clippy::useless_conversion)]
 fn read_kernel_timex() -> std::io::Result<KernelTimex> {
     // SAFETY: `tx` is a zeroed, properly aligned `libc::timex` that lives
     // for the whole call; with `modes == 0` the kernel only fills it in and
@@ -53,22 +55,22 @@ fn read_kernel_timex() -> std::io::Result<KernelTimex> {
     }
     Ok(KernelTimex {
         state,
-        offset: tx.offset as i64,
-        freq: tx.freq as i64,
-        maxerror: tx.maxerror as i64,
-        esterror: tx.esterror as i64,
+        offset: i64::from(tx.offset),
+        freq: i64::from(tx.freq),
+        maxerror: i64::from(tx.maxerror),
+        esterror: i64::from(tx.esterror),
         status: tx.status,
-        constant: tx.constant as i64,
-        precision: tx.precision as i64,
-        tick: tx.tick as i64,
-        ppsfreq: tx.ppsfreq as i64,
-        jitter: tx.jitter as i64,
+        constant: i64::from(tx.constant),
+        precision: i64::from(tx.precision),
+        tick: i64::from(tx.tick),
+        ppsfreq: i64::from(tx.ppsfreq),
+        jitter: i64::from(tx.jitter),
         shift: tx.shift,
-        stabil: tx.stabil as i64,
-        jitcnt: tx.jitcnt as i64,
-        calcnt: tx.calcnt as i64,
-        errcnt: tx.errcnt as i64,
-        stbcnt: tx.stbcnt as i64,
+        stabil: i64::from(tx.stabil),
+        jitcnt: i64::from(tx.jitcnt),
+        calcnt: i64::from(tx.calcnt),
+        errcnt: i64::from(tx.errcnt),
+        stbcnt: i64::from(tx.stbcnt),
         tai: tx.tai,
     })
 }
