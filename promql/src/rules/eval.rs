@@ -12,6 +12,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// resolved) before it is forgotten, as in Prometheus.
 pub const RESOLVED_RETENTION_MS: i64 = 15 * 60_000;
 
+/// A sample to append: labels, timestamp (ms), value.
+pub type RecordedSample = (Labels, i64, f64);
+
+/// An instant vector as rules see it: labels and values.
+pub type InstantVector = Vec<(Labels, f64)>;
+
 /// The state of an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertState {
@@ -83,7 +89,7 @@ pub struct RuleFailure {
 pub struct GroupOutput {
     /// Samples to append: recording rule results, `ALERTS`,
     /// `ALERTS_FOR_STATE`, and stale markers for series that disappeared.
-    pub samples: Vec<(Labels, i64, f64)>,
+    pub samples: Vec<RecordedSample>,
     /// Alert state changes (new pending, pending → firing, resolved).
     pub transitions: Vec<Transition>,
     /// Rules that failed (the others still ran).
@@ -147,23 +153,54 @@ impl GroupEvaluator {
     /// Like [`eval`](Self::eval), calling `append` with each rule's samples
     /// right after the rule ran, so a caller that appends them to `store`
     /// gives later rules the values just recorded (as Prometheus does).
-    pub fn eval_with(&mut self, store: &dyn Queryable, t: i64, append: &mut dyn FnMut(&[(Labels, i64, f64)])) -> GroupOutput {
+    pub fn eval_with(&mut self, store: &dyn Queryable, t: i64, append: &mut dyn FnMut(&[RecordedSample])) -> GroupOutput {
+        let engine = self.engine.clone();
+        let mut q = |rule: &Rule, at: i64| -> Result<InstantVector, String> {
+            let expr = match rule {
+                Rule::Recording(r) => &r.expr,
+                Rule::Alerting(a) => &a.expr,
+            };
+            query(&engine, expr, store, at)
+        };
+        self.eval_inner(t, &mut q, append)
+    }
+
+    /// Evaluates every rule at `t` with results from `query`, which is
+    /// given each rule's expression text and the query time (ms, `t` minus
+    /// the group's `query_offset`) and returns the instant vector (a scalar
+    /// as one sample with no labels) or an error message. This is how a
+    /// caller evaluates rules on a remote server (`/api/v1/query`).
+    pub fn eval_query(&mut self, t: i64, query: &mut dyn FnMut(&str, i64) -> Result<InstantVector, String>) -> GroupOutput {
+        let mut q = |rule: &Rule, at: i64| query(rule.expr_text(), at);
+        self.eval_inner(t, &mut q, &mut |_| {})
+    }
+
+    fn eval_inner(
+        &mut self,
+        t: i64,
+        query: &mut dyn FnMut(&Rule, i64) -> Result<InstantVector, String>,
+        append: &mut dyn FnMut(&[RecordedSample]),
+    ) -> GroupOutput {
         let mut out = GroupOutput::default();
+        let at = t - self.group.query_offset;
         for i in 0..self.group.rules.len() {
             let start = out.samples.len();
-            let res = match &self.group.rules[i] {
-                Rule::Recording(r) => eval_recording(&self.engine, r, self.group.limit, self.group.query_offset, store, t),
+            let rule = &self.group.rules[i];
+            let res = query(rule, at).and_then(|res| match rule {
+                Rule::Recording(r) => eval_recording(r, self.group.limit, res),
                 Rule::Alerting(a) => {
-                    let ctx = (&self.engine, &self.ctx, self.group.limit, self.group.query_offset);
-                    eval_alerting(ctx, a, &mut self.states[i].active, store, t, &self.group.name, &mut out.transitions)
+                    let limit = self.group.limit;
+                    eval_alerting(&self.ctx, limit, a, &mut self.states[i].active, res, t, &self.group.name, &mut out.transitions)
                 }
-            };
+            });
             let state = &mut self.states[i];
             let series = match res {
                 Ok(s) => s,
                 Err(message) => {
+                    // As in Prometheus: a failed rule writes nothing, not even
+                    // stale markers, and its alerts keep their state.
                     out.failures.push(RuleFailure { group: self.group.name.clone(), rule: self.group.rules[i].name().to_string(), message });
-                    Vec::new()
+                    continue;
                 }
             };
             let now: HashSet<Labels> = series.iter().map(|(l, _)| l.clone()).collect();
@@ -182,7 +219,7 @@ impl GroupEvaluator {
     }
 }
 
-fn query(engine: &Engine, expr: &crate::Expr, store: &dyn Queryable, t: i64) -> Result<Vec<(Labels, f64)>, String> {
+fn query(engine: &Engine, expr: &crate::Expr, store: &dyn Queryable, t: i64) -> Result<InstantVector, String> {
     let r = engine.instant_expr(store, expr, t).map_err(|e| e.to_string())?;
     match r.value {
         Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.value)).collect()),
@@ -191,8 +228,7 @@ fn query(engine: &Engine, expr: &crate::Expr, store: &dyn Queryable, t: i64) -> 
     }
 }
 
-fn eval_recording(engine: &Engine, r: &RecordingRule, limit: usize, offset: i64, store: &dyn Queryable, t: i64) -> Result<Vec<(Labels, f64)>, String> {
-    let res = query(engine, &r.expr, store, t - offset)?;
+fn eval_recording(r: &RecordingRule, limit: usize, res: Vec<(Labels, f64)>) -> Result<InstantVector, String> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(res.len());
     for (l, v) in res {
@@ -217,22 +253,22 @@ fn eval_recording(engine: &Engine, r: &RecordingRule, limit: usize, offset: i64,
     Ok(out)
 }
 
-type AlertCtx<'a> = (&'a Engine, &'a EvalContext, usize, i64);
-
+#[allow(clippy::too_many_arguments)]
 fn eval_alerting(
-    (engine, ctx, limit, offset): AlertCtx,
+    ctx: &EvalContext,
+    limit: usize,
     rule: &AlertingRule,
     active: &mut HashMap<Labels, Alert>,
-    store: &dyn Queryable,
+    res: Vec<(Labels, f64)>,
     t: i64,
     group: &str,
     transitions: &mut Vec<Transition>,
-) -> Result<Vec<(Labels, f64)>, String> {
-    let res = query(engine, &rule.expr, store, t - offset)?;
+) -> Result<InstantVector, String> {
     let mut current: HashMap<Labels, (f64, BTreeMap<String, String>)> = HashMap::new();
     for (l, v) in res {
         let data = TemplateData {
-            labels: l.iter().filter(|x| x.name != "__name__").map(|x| (x.name.to_string(), x.value.to_string())).collect(),
+            // As in Prometheus, `$labels` is the sample's metric, `__name__` included.
+            labels: l.iter().map(|x| (x.name.to_string(), x.value.to_string())).collect(),
             value: v,
             external_labels: ctx.external_labels.clone(),
             external_url: ctx.external_url.clone(),
@@ -387,8 +423,8 @@ groups:
                 assert_eq!(
                     names,
                     vec![
-                        r#"ALERTS{alertname="Down", alertstate="pending", instance="a", severity="page"}"#,
-                        r#"ALERTS_FOR_STATE{alertname="Down", instance="a", severity="page"}"#
+                        r#"{__name__="ALERTS", alertname="Down", alertstate="pending", instance="a", severity="page"}"#,
+                        r#"{__name__="ALERTS_FOR_STATE", alertname="Down", instance="a", severity="page"}"#
                     ]
                 );
             }
@@ -416,5 +452,27 @@ groups:
         let out = ev.eval(&s, 600_000);
         assert_eq!(out.samples.len(), 1);
         assert!(model::is_stale_nan(out.samples[0].2));
+    }
+
+    #[test]
+    fn remote_queries_offset_and_limit() {
+        let y = "groups: [{name: g, query_offset: 30s, limit: 1, rules: [{alert: Hot, expr: 'temp > 1'}]}]";
+        let g = parse_groups(y, "f").unwrap().remove(0);
+        let mut ev = GroupEvaluator::new(g, Engine::default(), EvalContext::default());
+        let one = |i: &str| (Labels::from_pairs([("__name__", "temp"), ("i", i)]), 2.0);
+        let mut asked = Vec::new();
+        let out = ev.eval_query(60_000, &mut |q, at| {
+            asked.push((q.to_string(), at));
+            Ok(vec![one("a")])
+        });
+        assert_eq!(asked, vec![("temp > 1".to_string(), 30_000)]);
+        assert_eq!(out.transitions[0].alert.state, AlertState::Firing);
+        // Two alerts exceed the limit of 1: the rule fails and its alerts resolve.
+        let out = ev.eval_query(120_000, &mut |_, _| Ok(vec![one("a"), one("b")]));
+        assert!(out.failures[0].message.contains("exceeded limit of 1 with 2 alerts"), "{:?}", out.failures);
+        assert_eq!(out.transitions[0].alert.state, AlertState::Inactive);
+        // A failing query writes nothing and keeps alert state.
+        let out = ev.eval_query(180_000, &mut |_, _| Err("unreachable".into()));
+        assert!(out.samples.is_empty() && out.transitions.is_empty());
     }
 }

@@ -272,3 +272,34 @@ fn validate_rule(file: &str, group: &str, index: usize, r: RawRule) -> Result<Ru
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn group_fields() {
+        let g = parse_groups("groups: [{name: g, interval: 15s, query_offset: 1m, limit: 3, rules: [{record: 'a:b', expr: '1', labels: {x: y}}]}]", "f").unwrap();
+        assert_eq!((g[0].interval, g[0].query_offset, g[0].limit), (Some(15_000), 60_000, 3));
+        assert_eq!(g[0].interval_or(1), 15_000);
+        let Rule::Recording(r) = &g[0].rules[0] else { panic!("not a recording rule") };
+        assert_eq!(r.labels.get("x"), Some("y"));
+        assert!(parse_groups("", "f").unwrap().is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Arbitrary YAML-ish text is accepted or rejected, never a panic.
+        #[test]
+        fn parse_never_panics(s in "(groups|name|rules|alert|expr|record|for|labels|[:{}\\[\\], \n'a-z0-9$]){0,40}") {
+            let _ = parse_groups(&s, "f");
+        }
+
+        #[test]
+        fn valid_record_names_load(name in "[a-z_:][a-z0-9_:]{0,20}") {
+            let y = format!("groups: [{{name: g, rules: [{{record: '{name}', expr: up}}]}}]");
+            prop_assert!(parse_groups(&y, "f").is_ok());
+        }
+    }
+}

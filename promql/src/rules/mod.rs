@@ -48,7 +48,8 @@ mod template;
 mod unittest;
 
 pub use eval::{
-    Alert, AlertState, EvalContext, GroupEvaluator, GroupOutput, RuleFailure, Transition, RESOLVED_RETENTION_MS,
+    Alert, AlertState, EvalContext, GroupEvaluator, GroupOutput, InstantVector, RecordedSample, RuleFailure, Transition,
+    RESOLVED_RETENTION_MS,
 };
 pub use file::{
     load_file, load_files, parse_groups, AlertingRule, RecordingRule, Rule, RuleGroup, DEFAULT_INTERVAL_MS,

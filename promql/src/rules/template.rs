@@ -160,9 +160,11 @@ fn split(src: &str) -> Result<Vec<Item>, TemplateError> {
             body_end -= 1;
             trim_next = true;
         }
-        let body = src[body_start..body_end.max(body_start)].trim();
+        let raw = &src[body_start..body_end.max(body_start)];
+        let body = raw.trim();
+        let lead = raw.len() - raw.trim_start().len();
         if !(body.starts_with("/*") && body.ends_with("*/")) {
-            items.push(Item::Action { offset: body_start, body: body.to_string() });
+            items.push(Item::Action { offset: body_start + lead, body: body.to_string() });
         }
         rest = close + 2;
     }
@@ -773,10 +775,18 @@ pub fn humanize_timestamp(v: f64) -> String {
     if v.is_nan() || v.is_infinite() {
         return go_float(v, Some(4));
     }
-    let secs = v.floor();
-    let nanos = ((v - secs) * 1e9).round() as u32;
-    match chrono::DateTime::from_timestamp(secs as i64, nanos.min(999_999_999)) {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string(),
+    // Prometheus converts through nanoseconds to a millisecond timestamp.
+    let ns = v * 1e9;
+    if ns >= i64::MAX as f64 || ns <= i64::MIN as f64 {
+        return go_float(v, Some(4));
+    }
+    let ms = (ns as i64) / 1_000_000;
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => {
+            let frac = ms.rem_euclid(1000);
+            let frac = if frac == 0 { String::new() } else { format!(".{frac:03}").trim_end_matches('0').to_string() };
+            format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
+        }
         None => go_float(v, Some(4)),
     }
 }

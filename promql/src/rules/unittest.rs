@@ -103,6 +103,9 @@ pub struct CaseResult {
     pub name: String,
     /// Failed expectations, readable; empty when the case passed.
     pub failures: Vec<String>,
+    /// Rule evaluation errors. Like promtool, they do not fail the case by
+    /// themselves (they usually break an expectation too).
+    pub rule_errors: Vec<String>,
 }
 
 /// The outcome of one test file.
@@ -248,13 +251,15 @@ pub fn run_test_file(path: &Path) -> Result<UnitTestReport, RuleError> {
     let mut cases = Vec::new();
     for (i, t) in raw.tests.into_iter().enumerate() {
         let name = t.name.clone().unwrap_or_else(|| format!("#{i}"));
-        let failures = run_case(&p, &ordered, eval_interval, t)?;
-        cases.push(CaseResult { name, failures });
+        let (failures, rule_errors) = run_case(&p, &ordered, eval_interval, t)?;
+        cases.push(CaseResult { name, failures, rule_errors });
     }
     Ok(UnitTestReport { file: p, cases })
 }
 
-fn run_case(path: &str, groups: &[RuleGroup], eval_interval: i64, t: RawTest) -> Result<Vec<String>, RuleError> {
+type CaseOutcome = (Vec<String>, Vec<String>);
+
+fn run_case(path: &str, groups: &[RuleGroup], eval_interval: i64, t: RawTest) -> Result<CaseOutcome, RuleError> {
     let terr = |m: String| RuleError::Test { path: path.into(), message: m };
     let interval = match &t.interval {
         Some(s) => dur(path, "interval", s)?,
@@ -286,6 +291,7 @@ fn run_case(path: &str, groups: &[RuleGroup], eval_interval: i64, t: RawTest) ->
     }
     let maxt = alert_tests.iter().map(|(t, _)| *t).chain(expr_tests.iter().map(|(t, _)| *t)).max().unwrap_or(0);
     let mut failures = Vec::new();
+    let mut rule_errors = Vec::new();
     let mut next_alert = 0;
     let mut ts = 0;
     while ts <= maxt {
@@ -296,7 +302,7 @@ fn run_case(path: &str, groups: &[RuleGroup], eval_interval: i64, t: RawTest) ->
                 }
             });
             for f in out.failures {
-                failures.push(format!("    rule {:?} in group {:?} failed at {}: {}", f.rule, f.group, fmt_ms(ts), f.message));
+                rule_errors.push(format!("rule {:?} in group {:?} failed at {}: {}", f.rule, f.group, fmt_ms(ts), f.message));
             }
         }
         while next_alert < alert_tests.len() && alert_tests[next_alert].0 < ts + eval_interval {
@@ -311,7 +317,7 @@ fn run_case(path: &str, groups: &[RuleGroup], eval_interval: i64, t: RawTest) ->
     for (at, e) in expr_tests {
         check_expr(&store, e, at, &mut failures);
     }
-    Ok(failures)
+    Ok((failures, rule_errors))
 }
 
 fn fmt_ms(ms: i64) -> String {
@@ -437,7 +443,7 @@ mod tests {
 
     #[test]
     fn series_notation() {
-        assert_eq!(parse_series(r#"up{job="a", instance="b:1"}"#).unwrap().to_string(), r#"up{instance="b:1", job="a"}"#);
+        assert_eq!(parse_series(r#"up{job="a", instance="b:1"}"#).unwrap().to_string(), r#"{__name__="up", instance="b:1", job="a"}"#);
         assert!(parse_series(r#"up{job=~"a"}"#).is_err());
         assert!(parse_series("up{").is_err());
     }
