@@ -1,6 +1,8 @@
 //! Integration tests: engine behaviour and the Prometheus conformance scripts.
 
 mod conformance;
+#[cfg(feature = "rules")]
+mod rules;
 
 use model::{mem::MemStore, Labels};
 use promql::{Engine, EngineOptions, EvalError, Value};
