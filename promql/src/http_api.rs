@@ -515,11 +515,33 @@ fn write_ts(out: &mut String, t: i64) {
     if t < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{}", abs / 1000);
+    write_u64(out, abs / 1000);
     let frac = abs % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        // frac < 1000: three digits, each < 10.
+        let digit = |d: u64| char::from(b'0' + (d % 10) as u8);
+        out.push('.');
+        out.push(digit(frac / 100));
+        out.push(digit(frac / 10));
+        out.push(digit(frac));
     }
+}
+
+/// Decimal digits of `v` (what `Display` writes, without the formatting
+/// machinery: timestamps and integral values are most of a response).
+fn write_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 /// Formats a value as Go's `strconv.FormatFloat(v, 'f', -1, 64)`:
@@ -537,6 +559,12 @@ fn write_value(out: &mut String, v: f64) {
         out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 && !(v == 0.0 && v.is_sign_negative()) {
+        // An integer below 2^53 prints as its digits either way.
+        if v < 0.0 {
+            out.push('-');
+        }
+        write_u64(out, v.abs() as u64);
     } else {
         // Rust's Display for f64 prints the shortest round-trip digits
         // without an exponent, which is exactly Go's 'f' with precision -1.
@@ -734,6 +762,30 @@ fn hex(c: u8) -> Option<u8> {
 mod tests {
     use super::*;
     use model::mem::MemStore;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// The hand-written digit paths agree with `Display`.
+        #[test]
+        fn fast_number_formatting_matches_display(
+            v in prop_oneof![any::<f64>(), (-2_000_000_000_000_000i64..2_000_000_000_000_000).prop_map(|i| i as f64), Just(-0.0), Just(0.0), Just(1e15), Just(-999_999_999_999_999.0)],
+            t in prop_oneof![any::<i64>().prop_map(|t| t / 2), -5_000i64..5_000],
+        ) {
+            let mut got = String::new();
+            write_value(&mut got, v);
+            let want = if v.is_nan() { "NaN".to_string() } else if v.is_infinite() { if v > 0.0 { "+Inf".into() } else { "-Inf".into() } } else { format!("{v}") };
+            prop_assert_eq!(got, want);
+            let mut got = String::new();
+            write_ts(&mut got, t);
+            let abs = t.unsigned_abs();
+            let mut want = format!("{}{}", if t < 0 { "-" } else { "" }, abs / 1000);
+            if abs % 1000 != 0 {
+                want.push_str(&format!(".{:03}", abs % 1000));
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
 
     fn store() -> MemStore {
         let s = MemStore::new();

@@ -86,38 +86,45 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Whether label `name` takes part in the grouping.
-fn grouped(g: &Grouping, name: &str) -> bool {
-    let listed = g.labels.iter().any(|l| l == name);
-    if g.without {
-        !listed && !super::eval::NAME_LABELS.contains(&name)
-    } else {
-        listed
-    }
+/// Group keys of one aggregation node, remembered across the steps of a
+/// query: label sets are shared between steps (clones of one `Labels`), so
+/// a label set seen before is recognised by its address instead of hashing
+/// its contents again at every step.
+#[derive(Default)]
+pub(crate) struct GroupCache {
+    /// Address of a label set's contents -> (that label set, kept alive so
+    /// the address cannot be reused for another one; its group id).
+    by_ptr: super::eval::AddrMap<(Labels, usize)>,
+    /// Group keys by id.
+    keys: Vec<Labels>,
+    by_key: HashMap<Labels, usize>,
 }
 
-/// FNV-1a over the grouping labels (no allocation).
-fn group_hash(g: &Grouping, l: &Labels) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for lab in l.iter().filter(|lab| grouped(g, &lab.name)) {
-        for b in lab.name.bytes().chain([0xff]).chain(lab.value.bytes()).chain([0xfe]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
+/// Label sets remembered per aggregation before the cache starts over
+/// (bounds memory when every step brings new label sets).
+const GROUP_CACHE_MAX: usize = 1 << 20;
 
-/// Whether `l` belongs to the group with key `key`.
-fn in_group(g: &Grouping, l: &Labels, key: &Labels) -> bool {
-    let mut mine = l.iter().filter(|lab| grouped(g, &lab.name));
-    let mut theirs = key.iter();
-    loop {
-        match (mine.next(), theirs.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
+impl GroupCache {
+    /// The group id of `l` under grouping `g`.
+    fn group_of(&mut self, g: &Grouping, l: &Labels) -> usize {
+        let p = l.as_slice().as_ptr() as usize;
+        if let Some((_, id)) = self.by_ptr.get(&p) {
+            return *id;
         }
+        if self.by_ptr.len() >= GROUP_CACHE_MAX {
+            self.by_ptr.clear();
+        }
+        let key = group_key(g, l);
+        let id = match self.by_key.get(&key) {
+            Some(&id) => id,
+            None => {
+                self.keys.push(key.clone());
+                self.by_key.insert(key, self.keys.len() - 1);
+                self.keys.len() - 1
+            }
+        };
+        self.by_ptr.insert(p, (l.clone(), id));
+        id
     }
 }
 
@@ -155,23 +162,28 @@ pub(crate) fn eval(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, param: Option<&E
         _ => None,
     };
     let pspan = param.map(|p| p.span()).unwrap_or(span);
-    // Groups in order of first appearance, found by a hash of the grouping
-    // labels so that the key set is only built once per group.
-    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<El>)> = Vec::new();
-    for el in input {
-        let h = group_hash(g, &el.labels);
-        let chain = index.entry(h).or_default();
-        let found = chain.iter().copied().find(|&i| in_group(g, &el.labels, &groups[i].0));
-        let i = match found {
-            Some(i) => i,
-            None => {
-                groups.push((group_key(g, &el.labels), Vec::new()));
-                chain.push(groups.len() - 1);
-                groups.len() - 1
-            }
-        };
-        groups[i].1.push(el);
+    // Groups in order of first appearance in this step.
+    let cache = ctx.group_cache.entry(expr as *const Expr as usize).or_default();
+    let mut slot: Vec<usize> = Vec::new();
+    let mut keys: Vec<Labels> = Vec::new();
+    let mut member: Vec<usize> = Vec::with_capacity(input.len());
+    for el in &input {
+        let id = cache.group_of(g, &el.labels);
+        if slot.len() <= id {
+            slot.resize(id + 1, usize::MAX);
+        }
+        if slot[id] == usize::MAX {
+            slot[id] = keys.len();
+            keys.push(cache.keys[id].clone());
+        }
+        member.push(slot[id]);
+    }
+    if let Some(out) = fold_simple(op, keys.clone(), &input, &member, t) {
+        return Ok(Val::Vector(out));
+    }
+    let mut groups: Vec<(Labels, Vec<El>)> = keys.into_iter().map(|k| (k, Vec::new())).collect();
+    for (el, gi) in input.into_iter().zip(member) {
+        groups[gi].1.push(el);
     }
     let mut out = Vec::new();
     match op {
@@ -275,6 +287,53 @@ pub(crate) fn eval(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, param: Option<&E
         out.push(El { labels: k, v, drop_name, src_t: t });
     }
     Ok(Val::Vector(out))
+}
+
+/// Aggregations computed in one pass over the input, without gathering
+/// each group's elements: `sum`, `count`, `group`, `min`, `max`. Values are
+/// folded in input order, as the gathering path does. `None` for other
+/// operators.
+fn fold_simple(op: AggregateOp, keys: Vec<Labels>, input: &[El], member: &[usize], t: i64) -> Option<Vec<El>> {
+    // Per group: (value, Kahan compensation or count, drop_name).
+    let init = match op {
+        AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group => 0.0,
+        AggregateOp::Min | AggregateOp::Max => f64::NAN,
+        _ => return None,
+    };
+    let mut acc: Vec<(f64, f64, bool)> = vec![(init, 0.0, false); keys.len()];
+    for (el, &gi) in input.iter().zip(member) {
+        let a = &mut acc[gi];
+        a.2 |= el.drop_name;
+        let v = el.v;
+        match op {
+            AggregateOp::Sum => {
+                let (s, c) = kahan_inc(v, a.0, a.1);
+                a.0 = s;
+                a.1 = c;
+            }
+            AggregateOp::Count => a.0 += 1.0,
+            AggregateOp::Group => a.0 = 1.0,
+            AggregateOp::Min => {
+                if a.0.is_nan() || v < a.0 {
+                    a.0 = v;
+                }
+            }
+            _ => {
+                if a.0.is_nan() || v > a.0 {
+                    a.0 = v;
+                }
+            }
+        }
+    }
+    Some(
+        keys.into_iter()
+            .zip(acc)
+            .map(|(labels, (v, c, drop_name))| {
+                let v = if op == AggregateOp::Sum { v + c } else { v };
+                El { labels, v, drop_name, src_t: t }
+            })
+            .collect(),
+    )
 }
 
 /// Descending order with NaN last.

@@ -1,7 +1,7 @@
 //! Binary operators: scalar/vector arithmetic, comparisons, set operators
 //! and vector matching (one-to-one, many-to-one, one-to-many, fill).
 
-use super::eval::{Ctx, El, Val};
+use super::eval::{AddrMap, Ctx, El, Val};
 use super::EvalError;
 use crate::ast::{BinModifier, BinaryOp, Cardinality, Expr, Span, VectorMatching};
 use model::Labels;
@@ -41,6 +41,65 @@ fn signature(m: &VectorMatching, l: &Labels) -> Labels {
     }
 }
 
+/// Match signatures and result label sets of one binary operation,
+/// remembered across the steps of a query. Label sets are recognised by
+/// address (they are shared between steps) and kept alive here so that an
+/// address is not reused; signatures and results are interned, so within
+/// one node equal contents mean equal addresses.
+#[derive(Default)]
+pub(crate) struct MatchCache {
+    sig: AddrMap<(Labels, Labels)>,
+    result: HashMap<(usize, usize), (Labels, Option<Labels>, Labels)>,
+    intern: HashMap<Labels, Labels>,
+}
+
+/// Entries a [`MatchCache`] holds before it starts over.
+const MATCH_CACHE_MAX: usize = 1 << 20;
+
+impl MatchCache {
+    /// Starts over when full; call between steps only (addresses handed
+    /// out before and after a reset are not comparable).
+    fn bound(&mut self) {
+        if self.sig.len() + self.result.len() + self.intern.len() > MATCH_CACHE_MAX {
+            *self = MatchCache::default();
+        }
+    }
+
+    fn intern(&mut self, l: Labels) -> Labels {
+        if let Some(x) = self.intern.get(&l) {
+            return x.clone();
+        }
+        self.intern.insert(l.clone(), l.clone());
+        l
+    }
+
+    /// The (interned) match signature of `l`.
+    fn sig(&mut self, m: &VectorMatching, l: &Labels) -> Labels {
+        let p = addr(l);
+        if let Some((_, s)) = self.sig.get(&p) {
+            return s.clone();
+        }
+        let s = self.intern(signature(m, l));
+        self.sig.insert(p, (l.clone(), s.clone()));
+        s
+    }
+
+    /// The (interned) labels of a result element.
+    fn result(&mut self, m: &VectorMatching, many: &Labels, one: Option<&Labels>) -> Labels {
+        let k = (addr(many), one.map_or(0, addr));
+        if let Some((_, _, r)) = self.result.get(&k) {
+            return r.clone();
+        }
+        let r = self.intern(result_labels(m, many, one));
+        self.result.insert(k, (many.clone(), one.cloned(), r.clone()));
+        r
+    }
+}
+
+fn addr(l: &Labels) -> usize {
+    l.as_slice().as_ptr() as usize
+}
+
 pub(crate) fn eval(ctx: &mut Ctx, op: BinaryOp, lhs: &Expr, rhs: &Expr, m: &BinModifier, span: Span, t: i64) -> Result<Val, EvalError> {
     let lv = ctx.eval(lhs, t)?;
     let rv = ctx.eval(rhs, t)?;
@@ -55,12 +114,16 @@ pub(crate) fn eval(ctx: &mut Ctx, op: BinaryOp, lhs: &Expr, rhs: &Expr, m: &BinM
         }
         (Val::Vector(v), Val::Scalar(s)) => Ok(Val::Vector(vector_scalar(op, v, s, false, m.return_bool, arith))),
         (Val::Scalar(s), Val::Vector(v)) => Ok(Val::Vector(vector_scalar(op, v, s, true, m.return_bool, arith))),
-        (Val::Vector(a), Val::Vector(b)) => match op {
-            BinaryOp::And => Ok(Val::Vector(and_unless(a, b, &m.matching, true))),
-            BinaryOp::Unless => Ok(Val::Vector(and_unless(a, b, &m.matching, false))),
-            BinaryOp::Or => Ok(Val::Vector(or(a, b, &m.matching))),
-            _ => vector_vector(op, a, b, m, span, arith).map(Val::Vector),
-        },
+        (Val::Vector(a), Val::Vector(b)) => {
+            let cache = ctx.match_cache.entry(lhs as *const Expr as usize).or_default();
+            cache.bound();
+            match op {
+                BinaryOp::And => Ok(Val::Vector(and_unless(cache, a, b, &m.matching, true))),
+                BinaryOp::Unless => Ok(Val::Vector(and_unless(cache, a, b, &m.matching, false))),
+                BinaryOp::Or => Ok(Val::Vector(or(cache, a, b, &m.matching))),
+                _ => vector_vector(cache, op, a, b, m, span, arith).map(Val::Vector),
+            }
+        }
         _ => Err(EvalError::rt("binary expression must contain only scalar and instant vector types", span)),
     }
 }
@@ -86,15 +149,18 @@ fn vector_scalar(op: BinaryOp, v: Vec<El>, s: f64, swap: bool, return_bool: bool
     out
 }
 
-fn and_unless(a: Vec<El>, b: Vec<El>, m: &VectorMatching, and: bool) -> Vec<El> {
-    let sigs: HashSet<Labels> = b.iter().map(|e| signature(m, &e.labels)).collect();
-    a.into_iter().filter(|e| sigs.contains(&signature(m, &e.labels)) == and).collect()
+fn and_unless(c: &mut MatchCache, a: Vec<El>, b: Vec<El>, m: &VectorMatching, and: bool) -> Vec<El> {
+    // Interned signatures: equal addresses mean equal contents.
+    let sigs: Vec<Labels> = b.iter().map(|e| c.sig(m, &e.labels)).collect();
+    let set: HashSet<usize> = sigs.iter().map(addr).collect();
+    a.into_iter().filter(|e| set.contains(&addr(&c.sig(m, &e.labels))) == and).collect()
 }
 
-fn or(a: Vec<El>, b: Vec<El>, m: &VectorMatching) -> Vec<El> {
-    let sigs: HashSet<Labels> = a.iter().map(|e| signature(m, &e.labels)).collect();
+fn or(c: &mut MatchCache, a: Vec<El>, b: Vec<El>, m: &VectorMatching) -> Vec<El> {
+    let sigs: Vec<Labels> = a.iter().map(|e| c.sig(m, &e.labels)).collect();
+    let set: HashSet<usize> = sigs.iter().map(addr).collect();
     let mut out = a;
-    out.extend(b.into_iter().filter(|e| !sigs.contains(&signature(m, &e.labels))));
+    out.extend(b.into_iter().filter(|e| !set.contains(&addr(&c.sig(m, &e.labels)))));
     out
 }
 
@@ -124,17 +190,19 @@ fn result_labels(m: &VectorMatching, many: &Labels, one: Option<&Labels>) -> Lab
     lb.build()
 }
 
-fn vector_vector(op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m: &BinModifier, span: Span, arith: bool) -> Result<Vec<El>, EvalError> {
+fn vector_vector(c: &mut MatchCache, op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m: &BinModifier, span: Span, arith: bool) -> Result<Vec<El>, EvalError> {
     let matching = &m.matching;
     let swap = matching.card == Cardinality::OneToMany;
     let (many, one) = if swap { (rhs, lhs) } else { (lhs, rhs) };
     // fill_left fills a missing left operand of the loop (after swapping),
     // fill_right a missing right operand.
     let (fill_missing_one, fill_missing_many) = (m.fill_right, m.fill_left);
-    let mut one_sigs: HashMap<Labels, usize> = HashMap::new();
+    // Keyed by the address of interned signatures (equal address, equal
+    // contents); the cache keeps them alive.
+    let mut one_sigs: AddrMap<usize> = AddrMap::default();
     for (i, e) in one.iter().enumerate() {
-        let sig = signature(matching, &e.labels);
-        if let Some(&j) = one_sigs.get(&sig) {
+        let sig = c.sig(matching, &e.labels);
+        if let Some(&j) = one_sigs.get(&addr(&sig)) {
             let side = if swap { "left" } else { "right" };
             return Err(EvalError::rt(
                 format!(
@@ -144,10 +212,11 @@ fn vector_vector(op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m: &BinModifier, span
                 span,
             ));
         }
-        one_sigs.insert(sig, i);
+        one_sigs.insert(addr(&sig), i);
     }
     let mut out = Vec::new();
-    let mut matched_one: HashMap<Labels, HashSet<Labels>> = HashMap::new();
+    // Per signature: the (interned) result label sets produced.
+    let mut matched_one: AddrMap<HashSet<usize>> = AddrMap::default();
     let mut used_one = vec![false; one.len()];
     let compute = |many_v: f64, one_v: f64| -> (f64, bool) {
         let (l, r) = if swap { (one_v, many_v) } else { (many_v, one_v) };
@@ -159,7 +228,7 @@ fn vector_vector(op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m: &BinModifier, span
         (v, keep)
     };
     for el in &many {
-        let sig = signature(matching, &el.labels);
+        let sig = addr(&c.sig(matching, &el.labels));
         let (one_el, one_v) = match one_sigs.get(&sig) {
             Some(&j) => {
                 used_one[j] = true;
@@ -178,17 +247,14 @@ fn vector_vector(op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m: &BinModifier, span
             if !ent.is_empty() {
                 return Err(EvalError::rt("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)", span));
             }
-            ent.insert(Labels::empty());
+            ent.insert(0);
         }
         if !keep {
             continue;
         }
-        let labels = result_labels(matching, &el.labels, one_el.map(|o| &o.labels));
-        if matching.card != Cardinality::OneToOne {
-            if ent.contains(&labels) {
-                return Err(EvalError::rt("multiple matches for labels: grouping labels must ensure unique matches", span));
-            }
-            ent.insert(labels.clone());
+        let labels = c.result(matching, &el.labels, one_el.map(|o| &o.labels));
+        if matching.card != Cardinality::OneToOne && !ent.insert(addr(&labels)) {
+            return Err(EvalError::rt("multiple matches for labels: grouping labels must ensure unique matches", span));
         }
         out.push(El { labels, v, drop_name: el.drop_name || arith || m.return_bool, src_t: el.src_t });
     }
@@ -201,7 +267,7 @@ fn vector_vector(op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m: &BinModifier, span
             if !keep {
                 continue;
             }
-            let labels = signature(matching, &e.labels);
+            let labels = c.sig(matching, &e.labels);
             out.push(El { labels, v, drop_name: false, src_t: e.src_t });
         }
     }

@@ -4,7 +4,7 @@
 use super::{aggregate, binary, functions, EngineOptions, EvalError, QueryResult};
 use crate::ast::{AtModifier, DurationExpr, Expr, Span, UnaryOp, VectorSelector};
 use crate::value::{Annotation, AnnotationKind, MatrixSeries, Value, VectorSample};
-use model::{collect_range, is_stale_nan, Labels, Queryable, Sample, SelectHints};
+use model::{is_stale_nan, Labels, Queryable, Sample, SelectHints};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Instant;
@@ -88,6 +88,8 @@ pub(crate) struct Ctx<'o> {
     pub step: i64,
     pub lookback: i64,
     data: HashMap<usize, SeriesData>,
+    /// Per selector, per loaded series: whether it holds a stale marker.
+    has_stale: HashMap<usize, Vec<bool>>,
     deadline: Instant,
     samples: usize,
     pub annotations: Vec<Annotation>,
@@ -97,6 +99,16 @@ pub(crate) struct Ctx<'o> {
     /// Per selector (and bound), per series: the sample index found at the
     /// previous step, where the next search starts.
     cursors: HashMap<(usize, u8), Vec<usize>>,
+    /// Group keys per aggregation node (see [`aggregate::GroupCache`]).
+    pub group_cache: HashMap<usize, aggregate::GroupCache>,
+    /// Instant-selector results for every step of a range query, worked
+    /// out series by series on first use (see [`StepTable`]).
+    step_tables: HashMap<usize, Option<StepTable>>,
+    /// Per label set (by address, kept alive): the metric name when
+    /// `rate`/`increase` should note that it does not look like a counter.
+    pub counter_names: AddrMap<(Labels, Option<String>)>,
+    /// Match signatures per binary operation (see [`binary::MatchCache`]).
+    pub match_cache: HashMap<usize, binary::MatchCache>,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -252,6 +264,7 @@ impl<'o> Ctx<'o> {
         let maxt = ranges.values().map(|r| r.1).max().unwrap_or(self.end);
         let querier = store.querier(mint, maxt)?;
         let mut loaded = 0usize;
+        let mut scratch: Vec<Sample> = Vec::new();
         for (vs, info) in selectors {
             let k = key(vs);
             if self.data.contains_key(&k) {
@@ -260,6 +273,7 @@ impl<'o> Ctx<'o> {
             let Some(&(lo, hi, range)) = ranges.get(&k) else { continue };
             let hints = SelectHints { mint: lo, maxt: hi, step: self.step, range, func: None };
             let mut out = Vec::new();
+            let mut stale = Vec::new();
             let mut matchers = vs.matchers.clone();
             if info {
                 let names: Vec<&model::Matcher> = matchers.iter().filter(|m| m.name == model::METRIC_NAME).collect();
@@ -273,19 +287,31 @@ impl<'o> Ctx<'o> {
                 }
             }
             for mut s in querier.select(&hints, &matchers)? {
-                let samples = collect_range(s.samples.as_mut(), lo, hi)?;
-                loaded += samples.len();
+                // Collected into one reused buffer, then copied once into a
+                // buffer of the exact size.
+                scratch.clear();
+                let mut cur = s.samples.seek(lo)?;
+                while let Some(x) = cur {
+                    if x.t > hi {
+                        break;
+                    }
+                    scratch.push(x);
+                    cur = s.samples.next()?;
+                }
+                loaded += scratch.len();
                 if loaded > self.opts.max_samples {
                     return Err(EvalError::TooManySamples("query execution"));
                 }
-                if !samples.is_empty() {
-                    out.push((s.labels, Rc::from(samples)));
+                if !scratch.is_empty() {
+                    stale.push(scratch.iter().any(|x| is_stale_nan(x.v)));
+                    out.push((s.labels, Rc::from(&scratch[..])));
                 }
             }
             if Instant::now() >= self.deadline {
                 return Err(EvalError::Timeout("query loading"));
             }
             self.data.insert(k, out);
+            self.has_stale.insert(k, stale);
         }
         Ok(())
     }
@@ -317,11 +343,64 @@ impl<'o> Ctx<'o> {
         Ok(out)
     }
 
+    /// Builds the [`StepTable`] of a selector for the steps of this range
+    /// query; `None` for instant queries, pinned (`@`) selectors, and when
+    /// the table would be too large.
+    fn build_step_table(&self, vs: &VectorSelector) -> Option<StepTable> {
+        if self.step <= 0 || vs.at.is_some() {
+            return None;
+        }
+        let data = self.data.get(&key(vs))?;
+        let n = usize::try_from((self.end - self.start) / self.step).ok()?.checked_add(1)?;
+        if data.len().saturating_mul(n) > STEP_TABLE_MAX {
+            return None;
+        }
+        let base = self.selector_time(vs, self.start);
+        let lookback = self.lookback;
+        let mut rows: Vec<Vec<(u32, f64, i64)>> = (0..n).map(|_| Vec::with_capacity(data.len())).collect();
+        for (i, (_, samples)) in data.iter().enumerate() {
+            // One pass over the series for all steps.
+            let mut idx = 0;
+            for (j, row) in rows.iter_mut().enumerate() {
+                let ts = base + j as i64 * self.step;
+                while idx < samples.len() && samples[idx].t <= ts {
+                    idx += 1;
+                }
+                if idx == 0 {
+                    continue;
+                }
+                let s = samples[idx - 1];
+                if s.t <= ts - lookback || is_stale_nan(s.v) {
+                    continue;
+                }
+                // data.len() <= STEP_TABLE_MAX, so i fits.
+                row.push((i as u32, s.v, s.t));
+            }
+        }
+        Some(StepTable { base, step: self.step, rows })
+    }
+
     /// The samples of a selector as of `ts`, ignoring its own `@`/offset.
     pub(crate) fn vector_selector_at(&mut self, vs: &VectorSelector, ts: i64) -> Result<Vec<El>, EvalError> {
         let lookback = self.lookback;
         let mut out = Vec::new();
         let k = key(vs);
+        if self.step > 0 {
+            if !self.step_tables.contains_key(&k) {
+                let table = self.build_step_table(vs);
+                self.step_tables.insert(k, table);
+            }
+            if let (Some(Some(table)), Some(data)) = (self.step_tables.get(&k), self.data.get(&k)) {
+                if let Some(row) = table.row(ts) {
+                    out.reserve(row.len());
+                    for &(i, v, src_t) in row {
+                        out.push(El { labels: data[i as usize].0.clone(), v, drop_name: false, src_t });
+                    }
+                    self.check_limits(out.len(), "query execution")?;
+                    return Ok(out);
+                }
+            }
+        }
         if let Some(data) = self.data.get(&k) {
             let cursors = self.cursors.entry((k, 0)).or_insert_with(|| vec![0; data.len()]);
             for ((labels, samples), cur) in data.iter().zip(cursors.iter_mut()) {
@@ -354,17 +433,18 @@ impl<'o> Ctx<'o> {
                 let lookback = self.lookback;
                 let k = key(selector);
                 if let Some(data) = self.data.get(&k) {
-                    let lo_cur = self.cursors.entry((k, 1)).or_insert_with(|| vec![0; data.len()]).clone();
-                    let hi_cur = self.cursors.entry((k, 2)).or_insert_with(|| vec![0; data.len()]).clone();
-                    let mut new_lo = Vec::with_capacity(data.len());
-                    let mut new_hi = Vec::with_capacity(data.len());
+                    let stale = self.has_stale.get(&k);
+                    let mut new_lo = self.cursors.remove(&(k, 1)).unwrap_or_else(|| vec![0; data.len()]);
+                    let mut new_hi = self.cursors.remove(&(k, 2)).unwrap_or_else(|| vec![0; data.len()]);
+                    series.reserve(data.len());
                     for (i, (labels, samples)) in data.iter().enumerate() {
-                        let lo = upper_bound(samples, lo_cur[i], ts - r);
-                        let hi = upper_bound(samples, hi_cur[i].max(lo), ts);
-                        new_lo.push(lo);
-                        new_hi.push(hi);
+                        let lo = upper_bound(samples, new_lo[i], ts - r);
+                        let hi = upper_bound(samples, new_hi[i].max(lo), ts);
+                        new_lo[i] = lo;
+                        new_hi[i] = hi;
                         let window = &samples[lo..hi];
-                        let points = if window.iter().any(|s| is_stale_nan(s.v)) {
+                        let may_be_stale = stale.and_then(|v| v.get(i)).copied().unwrap_or(true);
+                        let points = if may_be_stale && window.iter().any(|s| is_stale_nan(s.v)) {
                             Points::owned(window.iter().filter(|s| !is_stale_nan(s.v)).copied().collect())
                         } else {
                             Points::shared(samples, lo, hi)
@@ -512,6 +592,59 @@ impl<'o> Ctx<'o> {
     }
 }
 
+/// Hashes addresses (`usize` keys) with one multiplication: maps keyed
+/// by the address of a label set are looked up for every series at every
+/// step, where SipHash would dominate.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Addresses are 8- or 16-byte aligned: the multiplication spreads
+        // the varying middle bits over the high bits hashbrown uses.
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(26);
+    }
+}
+
+/// A map keyed by addresses.
+pub(crate) type AddrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// Most (series x steps) entries a [`StepTable`] may hold.
+const STEP_TABLE_MAX: usize = 2_000_000;
+
+/// The result of an instant selector at every step of a range query:
+/// per step, `(series index, value, sample timestamp)` of the series that
+/// have a sample there. Computed series by series (one sequential pass over
+/// each series' samples) instead of touching every series at every step.
+#[derive(Debug)]
+struct StepTable {
+    /// Selector time of the first step.
+    base: i64,
+    step: i64,
+    rows: Vec<Vec<(u32, f64, i64)>>,
+}
+
+impl StepTable {
+    /// The row for selector time `ts`, if `ts` is one of the steps.
+    fn row(&self, ts: i64) -> Option<&[(u32, f64, i64)]> {
+        let d = ts.checked_sub(self.base)?;
+        if d < 0 || d % self.step != 0 {
+            return None;
+        }
+        self.rows.get(usize::try_from(d / self.step).ok()?).map(Vec::as_slice)
+    }
+}
+
 /// Label-set equality that is cheap for clones of one set (they share
 /// storage), falling back to comparing contents.
 fn same_labels(a: &Labels, b: &Labels) -> bool {
@@ -591,11 +724,16 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
         step,
         lookback: duration_ms(opts.lookback_delta),
         data: HashMap::new(),
+        has_stale: HashMap::new(),
         deadline: Instant::now() + opts.timeout,
         samples: 0,
         annotations: Vec::new(),
         subquery_cache: HashMap::new(),
         cursors: HashMap::new(),
+        group_cache: HashMap::new(),
+        step_tables: HashMap::new(),
+        counter_names: AddrMap::default(),
+        match_cache: HashMap::new(),
     };
     ctx.load(store, expr)?;
     let span = expr.span();
@@ -627,15 +765,34 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
     let mut acc = SeriesAccumulator::default();
     let mut total = 0usize;
     let mut t = start;
+    // Label sets without the name, by address of the label set they were
+    // made from (kept alive so the address is not reused): the same series
+    // comes back at every step, so its name is dropped once, and the
+    // accumulator sees one shared label set.
+    let mut unnamed: AddrMap<(Labels, Labels)> = AddrMap::default();
+    let empty = Labels::empty();
     while t <= end {
         ctx.samples = 0;
         match ctx.eval(expr, t)? {
-            Val::Scalar(v) => acc.push(0, &Labels::empty(), t, v, span)?,
+            Val::Scalar(v) => acc.push(0, &empty, t, v, span)?,
             Val::Vector(v) => {
                 total += v.len();
                 for (j, el) in v.into_iter().enumerate() {
-                    let labels = if el.drop_name { el.labels.without(NAME_LABELS) } else { el.labels };
-                    acc.push(j, &labels, t, el.v, span)?;
+                    if !el.drop_name {
+                        acc.push(j, &el.labels, t, el.v, span)?;
+                        continue;
+                    }
+                    let p = el.labels.as_slice().as_ptr() as usize;
+                    if let Some((_, l)) = unnamed.get(&p) {
+                        acc.push(j, l, t, el.v, span)?;
+                        continue;
+                    }
+                    if unnamed.len() >= 1 << 20 {
+                        unnamed.clear();
+                    }
+                    let l = el.labels.without(NAME_LABELS);
+                    acc.push(j, &l, t, el.v, span)?;
+                    unnamed.insert(p, (el.labels, l));
                 }
             }
             Val::Matrix(_) => return Err(EvalError::rt("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector", span)),
@@ -697,6 +854,90 @@ impl SeriesAccumulator {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Every step of a range query equals an instant query at that time
+    /// (the range path uses per-query tables and caches the instant path
+    /// does not).
+    fn check_steps_match_instant(store: &model::mem::MemStore, q: &str, start: i64, end: i64, step: i64) -> Result<(), TestCaseError> {
+        let engine = super::super::Engine::default();
+        let range = match engine.range_query(store, q, start, end, step) {
+            Ok(r) => r,
+            Err(e) => {
+                // Then some step fails as an instant query too.
+                let mut t = start;
+                let mut failed = false;
+                while t <= end {
+                    failed |= engine.instant_query(store, q, t).is_err();
+                    t += step;
+                }
+                prop_assert!(failed, "{q}: range query failed ({e}) but every instant query worked");
+                return Ok(());
+            }
+        };
+        let Value::Matrix(series) = range.value else {
+            return Err(TestCaseError::fail(format!("{q}: not a matrix")));
+        };
+        let mut t = start;
+        while t <= end {
+            let inst = engine.instant_query(store, q, t).map_err(|e| TestCaseError::fail(format!("{q} @ {t}: {e}")))?;
+            let mut want: Vec<(String, u64)> = match inst.value {
+                Value::Vector(v) => v.into_iter().map(|s| (s.labels.to_string(), s.value.to_bits())).collect(),
+                Value::Scalar { value, .. } => vec![("{}".to_string(), value.to_bits())],
+                other => return Err(TestCaseError::fail(format!("{q}: instant result {other:?}"))),
+            };
+            let mut got: Vec<(String, u64)> = series
+                .iter()
+                .filter_map(|s| s.points.iter().find(|p| p.t == t).map(|p| (s.labels.to_string(), p.v.to_bits())))
+                .collect();
+            want.sort();
+            got.sort();
+            prop_assert_eq!(got, want, "{} at {}", q, t);
+            t += step;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn range_steps_match_instant_queries(
+            series in prop::collection::vec(
+                (0u8..3, 0u8..2, prop::collection::vec((prop_oneof![6 => Just(15_000i64), 1 => Just(300_000), 1 => 1i64..40_000], prop_oneof![8 => (0i64..1000).prop_map(|v| v as f64), 1 => Just(model::stale_nan())]), 0..40)),
+                1..6,
+            ),
+            step in prop_oneof![Just(15_000i64), Just(60_000), 1_000i64..90_000],
+            start in prop_oneof![(0i64..20).prop_map(|k| k * 15_000), 0i64..200_000],
+        ) {
+            let store = model::mem::MemStore::new();
+            for (i, (a, name, samples)) in series.iter().enumerate() {
+                let metric = if *name == 0 { "m_total" } else { "g" };
+                let l = Labels::from_pairs([("__name__", metric.to_string()), ("a", a.to_string()), ("i", i.to_string())]);
+                let mut t = 0;
+                for (dt, v) in samples {
+                    t += dt;
+                    store.append(&l, t, *v);
+                }
+            }
+            let end = start + 12 * step;
+            for q in [
+                "m_total",
+                "g offset 1m",
+                "sum by (a) (m_total)",
+                "count without (i) ({__name__=~\".+\"})",
+                "max by (a) (g) or min by (a) (m_total)",
+                "rate(m_total[2m])",
+                "sum by (a) (increase(m_total[3m]))",
+                "-g",
+                "g / on (a) group_left max by (a) (m_total)",
+                "g > bool ignoring (i) group_left sum by (a) (m_total)",
+                "g / on (a) group_left m_total",
+                "m_total and on (a) g",
+                "m_total unless on (a) g",
+            ] {
+                check_steps_match_instant(&store, q, start, end, step)?;
+            }
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]

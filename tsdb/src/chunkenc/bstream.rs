@@ -169,9 +169,21 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n <= 64` bits as the low bits of the result.
-    #[inline]
+    #[inline(always)]
     pub fn read_bits(&mut self, n: u32) -> Result<u64, BitEof> {
         debug_assert!(n <= 64);
+        // Fast path: 1..=56 bits already buffered.
+        if n.wrapping_sub(1) < self.nbits.min(56) {
+            let v = self.buf >> (64 - n);
+            self.buf <<= n;
+            self.nbits -= n;
+            return Ok(v);
+        }
+        self.read_bits_slow(n)
+    }
+
+    #[inline(never)]
+    fn read_bits_slow(&mut self, n: u32) -> Result<u64, BitEof> {
         if n == 0 {
             return Ok(0);
         }

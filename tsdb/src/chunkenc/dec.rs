@@ -230,7 +230,7 @@ impl Code {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn read(self, r: &mut BitReader<'_>) -> Result<u64, BitEof> {
         match self {
             Code::Zero => Ok(0),

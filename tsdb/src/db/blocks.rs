@@ -3,6 +3,7 @@
 
 use super::{CompactStats, Inner};
 use crate::block::{is_ulid, Block, BlockWriter};
+use crate::chunkenc::ChunkIter;
 use crate::compact;
 use crate::error::{CompactError, OpenError};
 use crate::index::ChunkMeta;
@@ -139,14 +140,14 @@ impl OwnedBlockIter {
             }
             self.buf.clear();
             self.pos = 0;
+            let (mint, maxt) = (self.mint, self.maxt);
+            let inside = c.mint >= mint && c.maxt <= maxt;
             let mut it = self.b.block.chunk_iter(c).map_err(StorageError::from)?;
-            while let Some(s) = it.next()? {
-                if s.t > self.maxt {
-                    break;
-                }
-                if s.t >= self.mint {
-                    self.buf.push(s);
-                }
+            self.buf.reserve(it.num_samples());
+            // One dispatch on the encoding per chunk, not per sample.
+            match &mut it {
+                ChunkIter::Dec(d) => fill(d, &mut self.buf, mint, maxt, inside)?,
+                ChunkIter::Xor(x) => fill(x, &mut self.buf, mint, maxt, inside)?,
             }
             return Ok(true);
         }
@@ -176,8 +177,53 @@ impl OwnedBlockIter {
     }
 }
 
+/// Appends the samples of `it` within `[mint, maxt]` to `buf`; `inside`
+/// says the chunk's metadata already places all of them in the range.
+#[inline]
+fn fill<I: SampleIter + ?Sized>(
+    it: &mut I,
+    buf: &mut Vec<Sample>,
+    mint: i64,
+    maxt: i64,
+    inside: bool,
+) -> Result<(), StorageError> {
+    if inside {
+        while let Some(s) = it.next()? {
+            buf.push(s);
+        }
+        // A chunk whose samples disagree with its metadata is filtered
+        // like any other.
+        if buf.iter().any(|s| s.t < mint || s.t > maxt) {
+            // Exactly what the careful loop below keeps: up to the first
+            // sample past maxt, without those before mint.
+            if let Some(end) = buf.iter().position(|s| s.t > maxt) {
+                buf.truncate(end);
+            }
+            buf.retain(|s| s.t >= mint);
+        }
+        return Ok(());
+    }
+    while let Some(s) = it.next()? {
+        if s.t > maxt {
+            break;
+        }
+        if s.t >= mint {
+            buf.push(s);
+        }
+    }
+    Ok(())
+}
+
 impl SampleIter for OwnedBlockIter {
+    #[inline]
     fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        // Fast path: the next sample of the decoded chunk.
+        if !self.failed {
+            if let Some(s) = self.buf.get(self.pos) {
+                self.pos += 1;
+                return Ok(Some(*s));
+            }
+        }
         self.advance(i64::MIN)
     }
 

@@ -230,9 +230,28 @@ pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
     let end = ra.end;
     if name == "rate" || name == "increase" {
         for s in &ra.series {
-            let Some(metric) = s.labels.metric_name() else { continue };
-            let typed_counter = s.labels.get("__type__") == Some("counter");
-            if s.points.len() >= 2 && !typed_counter && !["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x)) {
+            if s.points.len() < 2 {
+                continue;
+            }
+            // Label sets repeat at every step: judge each one once.
+            let p = s.labels.as_slice().as_ptr() as usize;
+            let not_counter = match ctx.counter_names.get(&p) {
+                Some((_, v)) => v.clone(),
+                None => {
+                    let v = s.labels.metric_name().filter(|metric| {
+                        let typed_counter = s.labels.get("__type__") == Some("counter");
+                        !typed_counter && !["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x))
+                    });
+                    let v = v.map(str::to_string);
+                    if ctx.counter_names.len() >= 1 << 20 {
+                        ctx.counter_names.clear();
+                    }
+                    // The label set is kept so that its address is not reused.
+                    ctx.counter_names.insert(p, (s.labels.clone(), v.clone()));
+                    v
+                }
+            };
+            if let Some(metric) = not_counter {
                 ctx.info(format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"), args[mpos].span());
             }
         }
