@@ -4,7 +4,7 @@
 
 use crate::http::{Handler, Request, Response};
 use crate::scrape::{now_ms, ScrapeSink};
-use model::exposition::{write_families, Format, MetricFamily, MetricType, MetricValue};
+use model::exposition::{write_families, MetricFamily, MetricType, MetricValue};
 use model::{Labels, MetricMetadata, Querier, Queryable, StorageError};
 use promql::http_api::{ApiRequest, PromApi};
 use promql::Engine;
@@ -184,9 +184,3 @@ a <a href=\"/dashboard\">dashboard</a> of PromQL panels.</p></body></html>";
 /// The dashboard page: PromQL panels drawn in the browser from this
 /// server's `/api/v1/query_range`.
 pub const DASHBOARD: &str = include_str!("dashboard.html");
-
-/// Keeps `Format` in the public vocabulary of this module for callers that
-/// render `/metrics` themselves.
-pub fn metrics_format(accept: Option<&str>) -> Format {
-    model::exposition::negotiate(accept)
-}
