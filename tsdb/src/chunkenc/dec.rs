@@ -405,10 +405,7 @@ pub struct DecIter<'a> {
 impl<'a> DecIter<'a> {
     /// An iterator over the chunk bytes `data` (header included).
     pub fn new(data: &'a [u8]) -> Self {
-        let (num, body, failed) = match data {
-            [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest, false),
-            _ => (0, &[][..], !data.is_empty()),
-        };
+        let (num, body, failed) = super::split_header(data);
         DecIter {
             r: BitReader::new(body),
             num,

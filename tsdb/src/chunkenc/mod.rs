@@ -94,6 +94,16 @@ impl SampleIter for ChunkIter<'_> {
     }
 }
 
+/// Splits a chunk into its big-endian sample count and body. The third
+/// value is true when the chunk is too short to hold the count (an empty
+/// chunk is valid and holds no samples). Both encodings share this header.
+pub(crate) fn split_header(data: &[u8]) -> (u16, &[u8], bool) {
+    match data {
+        [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest, false),
+        _ => (0, &[][..], !data.is_empty()),
+    }
+}
+
 /// Encodes `samples` (strictly increasing timestamps, at most
 /// [`xor::MAX_SAMPLES`]) into the smallest supported encoding; returns the
 /// encoding byte and the bytes.

@@ -327,10 +327,7 @@ pub struct XorIter<'a> {
 impl<'a> XorIter<'a> {
     /// An iterator over the chunk bytes `data` (header included).
     pub fn new(data: &'a [u8]) -> Self {
-        let (num, body, failed) = match data {
-            [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest, false),
-            _ => (0, &[][..], !data.is_empty()),
-        };
+        let (num, body, failed) = super::split_header(data);
         XorIter {
             r: BitReader::new(body),
             num,
