@@ -97,6 +97,23 @@ pub trait SampleIter {
             }
         }
     }
+
+    /// Appends every remaining sample with timestamp `<= maxt` to `out`, in
+    /// order, and returns how many were appended.
+    ///
+    /// Meant as the last read of a series (storages implement it with bulk
+    /// copies of decoded chunks): afterwards the iterator may already have
+    /// consumed the first sample past `maxt`.
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let before = out.len();
+        while let Some(s) = self.next()? {
+            if s.t > maxt {
+                break;
+            }
+            out.push(s);
+        }
+        Ok(out.len() - before)
+    }
 }
 
 /// A sample iterator over an in-memory slice.
@@ -127,6 +144,14 @@ impl SampleIter for SliceIter<'_> {
         self.pos += rest.partition_point(|s| s.t < t);
         self.next()
     }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let rest = &self.samples[self.pos..];
+        let n = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// A sample iterator that owns its samples.
@@ -156,6 +181,14 @@ impl SampleIter for VecIter {
         let rest = &self.samples[self.pos..];
         self.pos += rest.partition_point(|s| s.t < t);
         self.next()
+    }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let rest = &self.samples[self.pos..];
+        let n = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -284,5 +317,34 @@ mod tests {
         assert_eq!(it.seek(1000).unwrap(), None);
         let mut it = SliceIter::new(&s);
         assert_eq!(collect_range(&mut it, 15, 42).unwrap().len(), 3);
+    }
+
+    /// The default `read_until` (through `next`) and the slice one agree.
+    struct ByNext<'a>(SliceIter<'a>);
+    impl SampleIter for ByNext<'_> {
+        fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+            self.0.next()
+        }
+    }
+
+    #[test]
+    fn read_until_stops_at_maxt() {
+        let s: Vec<Sample> = (0..10).map(|i| Sample::new(i * 10, i as f64)).collect();
+        for maxt in [-5, 0, 35, 40, 90, 200] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut fast = SliceIter::new(&s);
+            let mut slow = ByNext(SliceIter::new(&s));
+            assert_eq!(fast.next().unwrap(), slow.next().unwrap());
+            let n = fast.read_until(maxt, &mut a).unwrap();
+            slow.read_until(maxt, &mut b).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(n, a.len());
+            assert!(a.iter().all(|x| x.t <= maxt && x.t >= 10));
+            let mut v = VecIter::new(s.clone());
+            let mut c = Vec::new();
+            v.next().unwrap();
+            v.read_until(maxt, &mut c).unwrap();
+            assert_eq!(a, c);
+        }
     }
 }
