@@ -301,7 +301,7 @@ impl<'o> Ctx<'o> {
             reader.hi = hi;
             reader.steps = (!info && thin.contains(&k)).then(|| (self.selector_time(vs, self.start), self.step, n_steps));
             let mut series = querier.select(&hints, &matchers)?;
-            let parts = self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1);
+            let parts = if store.parallel_queriers() { self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1) } else { 1 };
             let mut others: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
             if parts > 1 {
                 // Other threads read the later parts of the list, each through
@@ -1289,6 +1289,20 @@ mod tests {
         Ok(())
     }
 
+    /// A `MemStore` that allows parallel queriers (safe here: nothing
+    /// writes while the test queries).
+    struct Parallel(model::mem::MemStore);
+
+    impl Queryable for Parallel {
+        fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn model::Querier + '_>, StorageError> {
+            self.0.querier(mint, maxt)
+        }
+
+        fn parallel_queriers(&self) -> bool {
+            true
+        }
+    }
+
     /// Loading split across threads gives exactly the single-threaded
     /// results, for step-only selectors, range selectors and subqueries.
     #[test]
@@ -1303,6 +1317,7 @@ mod tests {
                 store.append(&l, t, v);
             }
         }
+        let store = Parallel(store);
         let one = super::super::Engine::new(EngineOptions { parallelism: 1, ..EngineOptions::default() });
         let three = super::super::Engine::new(EngineOptions { parallelism: 3, ..EngineOptions::default() });
         for q in [
@@ -1312,7 +1327,7 @@ mod tests {
             "m_total offset 1m > 50",
             "timestamp(m_total)",
         ] {
-            let a = one.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
+            let a = one.range_query(&store.0, q, 60_000, 600_000, 45_000).unwrap();
             let b = three.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
             let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else { panic!("{q}: not matrices") };
             assert!(!a.is_empty(), "{q}");

@@ -277,6 +277,15 @@ pub trait Queryable: Send + Sync {
     fn metadata(&self) -> Result<Vec<MetricMetadata>, StorageError> {
         Ok(Vec::new())
     }
+
+    /// Whether queriers may be opened from several threads at once while
+    /// one is already open and writers are running: true when a querier
+    /// holds no lock for its lifetime. Query engines read large selections
+    /// on several threads only then (otherwise a second querier could wait
+    /// for a writer that waits for the first). Default: false.
+    fn parallel_queriers(&self) -> bool {
+        false
+    }
 }
 
 /// Reads every sample of `iter` within `[mint, maxt]` into a vector.
