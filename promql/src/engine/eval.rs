@@ -35,18 +35,41 @@ pub(crate) struct Points {
     buf: Rc<[Sample]>,
     lo: usize,
     hi: usize,
+    /// Start timestamps aligned with `buf` (0: none), when the series has
+    /// any.
+    st: Option<Rc<[i64]>>,
 }
 
 impl Points {
     /// `buf[lo..hi]`, shared.
     fn shared(buf: &Rc<[Sample]>, lo: usize, hi: usize) -> Self {
-        Points { buf: Rc::clone(buf), lo, hi }
+        Points { buf: Rc::clone(buf), lo, hi, st: None }
     }
 
     /// Points built for this window only.
     pub fn owned(v: Vec<Sample>) -> Self {
         let hi = v.len();
-        Points { buf: Rc::from(v), lo: 0, hi }
+        Points { buf: Rc::from(v), lo: 0, hi, st: None }
+    }
+
+    /// `buf[lo..hi]` with the start timestamps `st` (aligned with `buf`).
+    fn shared_with_starts(buf: &Rc<[Sample]>, st: &Rc<[i64]>, lo: usize, hi: usize) -> Self {
+        Points { buf: Rc::clone(buf), lo, hi, st: Some(Rc::clone(st)) }
+    }
+
+    /// The non-stale samples of `window` with their start timestamps
+    /// (`st` is aligned with `window`).
+    fn owned_with_starts(window: &[Sample], st: &[i64]) -> Self {
+        let (v, st): (Vec<Sample>, Vec<i64>) = window.iter().zip(st).filter(|(s, _)| !is_stale_nan(s.v)).map(|(s, st)| (*s, *st)).unzip();
+        let hi = v.len();
+        Points { buf: Rc::from(v), lo: 0, hi, st: Some(Rc::from(st)) }
+    }
+
+    /// The start timestamps of the points (0: none), when the series has
+    /// any. Only windows of raw series carry them: subqueries and other
+    /// computed points do not pass start timestamps on.
+    pub fn starts(&self) -> Option<&[i64]> {
+        self.st.as_ref().map(|st| &st[self.lo..self.hi])
     }
 }
 
@@ -90,6 +113,9 @@ pub(crate) struct Ctx<'o> {
     data: HashMap<usize, SeriesData>,
     /// Per selector, per loaded series: whether it holds a stale marker.
     has_stale: HashMap<usize, Vec<bool>>,
+    /// Per selector, per loaded series: start timestamps aligned with its
+    /// samples (0: none), for series that have any.
+    starts: HashMap<usize, Vec<Option<Rc<[i64]>>>>,
     deadline: Instant,
     samples: usize,
     pub annotations: Vec<Annotation>,
@@ -265,6 +291,7 @@ impl<'o> Ctx<'o> {
         let querier = store.querier(mint, maxt)?;
         let mut loaded = 0usize;
         let mut scratch: Vec<Sample> = Vec::new();
+        let mut st_scratch: Vec<i64> = Vec::new();
         for (vs, info) in selectors {
             let k = key(vs);
             if self.data.contains_key(&k) {
@@ -274,6 +301,7 @@ impl<'o> Ctx<'o> {
             let hints = SelectHints { mint: lo, maxt: hi, step: self.step, range, func: None };
             let mut out = Vec::new();
             let mut stale = Vec::new();
+            let mut starts: Vec<Option<Rc<[i64]>>> = Vec::new();
             let mut matchers = vs.matchers.clone();
             if info {
                 let names: Vec<&model::Matcher> = matchers.iter().filter(|m| m.name == model::METRIC_NAME).collect();
@@ -290,12 +318,17 @@ impl<'o> Ctx<'o> {
                 // Collected into one reused buffer, then copied once into a
                 // buffer of the exact size.
                 scratch.clear();
+                st_scratch.clear();
+                let with_st = s.samples.has_start_timestamps();
                 let mut cur = s.samples.seek(lo)?;
                 while let Some(x) = cur {
                     if x.t > hi {
                         break;
                     }
                     scratch.push(x);
+                    if with_st {
+                        st_scratch.push(s.samples.start_timestamp().unwrap_or(0));
+                    }
                     cur = s.samples.next()?;
                 }
                 loaded += scratch.len();
@@ -304,6 +337,7 @@ impl<'o> Ctx<'o> {
                 }
                 if !scratch.is_empty() {
                     stale.push(scratch.iter().any(|x| is_stale_nan(x.v)));
+                    starts.push(st_scratch.iter().any(|&st| st != 0).then(|| Rc::from(&st_scratch[..])));
                     out.push((s.labels, Rc::from(&scratch[..])));
                 }
             }
@@ -312,6 +346,9 @@ impl<'o> Ctx<'o> {
             }
             self.data.insert(k, out);
             self.has_stale.insert(k, stale);
+            if starts.iter().any(Option::is_some) {
+                self.starts.insert(k, starts);
+            }
         }
         Ok(())
     }
@@ -420,6 +457,33 @@ impl<'o> Ctx<'o> {
         Ok(out)
     }
 
+    /// `start_timestamp(selector)`: for each series with a sample as of
+    /// the selector's time (within the lookback delta), the start timestamp
+    /// of that sample in seconds (0 when it has none).
+    pub(crate) fn vector_selector_starts(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<El>, EvalError> {
+        let ts = self.selector_time(vs, t);
+        let lookback = self.lookback;
+        let k = key(vs);
+        let mut out = Vec::new();
+        if let Some(data) = self.data.get(&k) {
+            let starts = self.starts.get(&k);
+            for (i, (labels, samples)) in data.iter().enumerate() {
+                let idx = samples.partition_point(|s| s.t <= ts);
+                if idx == 0 {
+                    continue;
+                }
+                let s = samples[idx - 1];
+                if s.t <= ts - lookback || is_stale_nan(s.v) {
+                    continue;
+                }
+                let st = starts.and_then(|v| v.get(i)).and_then(Option::as_ref).and_then(|st| st.get(idx - 1)).copied().unwrap_or(0);
+                out.push(El { labels: labels.clone(), v: st as f64 / 1000.0, drop_name: true, src_t: s.t });
+            }
+        }
+        self.check_limits(out.len(), "query execution")?;
+        Ok(out)
+    }
+
     /// Evaluates a range-vector argument at `t`.
     pub fn range_arg(&mut self, e: &Expr, t: i64) -> Result<RangeArg, EvalError> {
         match e {
@@ -434,6 +498,7 @@ impl<'o> Ctx<'o> {
                 let k = key(selector);
                 if let Some(data) = self.data.get(&k) {
                     let stale = self.has_stale.get(&k);
+                    let starts = self.starts.get(&k);
                     let mut new_lo = self.cursors.remove(&(k, 1)).unwrap_or_else(|| vec![0; data.len()]);
                     let mut new_hi = self.cursors.remove(&(k, 2)).unwrap_or_else(|| vec![0; data.len()]);
                     series.reserve(data.len());
@@ -444,8 +509,14 @@ impl<'o> Ctx<'o> {
                         new_hi[i] = hi;
                         let window = &samples[lo..hi];
                         let may_be_stale = stale.and_then(|v| v.get(i)).copied().unwrap_or(true);
+                        let st = starts.and_then(|v| v.get(i)).and_then(Option::as_ref);
                         let points = if may_be_stale && window.iter().any(|s| is_stale_nan(s.v)) {
-                            Points::owned(window.iter().filter(|s| !is_stale_nan(s.v)).copied().collect())
+                            match st {
+                                Some(st) => Points::owned_with_starts(window, &st[lo..hi]),
+                                None => Points::owned(window.iter().filter(|s| !is_stale_nan(s.v)).copied().collect()),
+                            }
+                        } else if let Some(st) = st {
+                            Points::shared_with_starts(samples, st, lo, hi)
                         } else {
                             Points::shared(samples, lo, hi)
                         };
@@ -725,6 +796,7 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
         lookback: duration_ms(opts.lookback_delta),
         data: HashMap::new(),
         has_stale: HashMap::new(),
+        starts: HashMap::new(),
         deadline: Instant::now() + opts.timeout,
         samples: 0,
         annotations: Vec::new(),

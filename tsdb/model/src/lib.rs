@@ -45,5 +45,5 @@ pub use logs::{
 };
 pub use series::{
     collect_range, is_stale_nan, stale_nan, MetricMetadata, Querier, Queryable, Sample,
-    SampleIter, SelectHints, Series, SliceIter, StorageError, VecIter, STALE_NAN_BITS,
+    SampleIter, SelectHints, Series, SliceIter, StartIter, StorageError, VecIter, STALE_NAN_BITS,
 };
