@@ -361,7 +361,7 @@ mod tests {
         }
         assert_eq!(seen, vec![(10, 1.5, None), (20, 2.0, None), (30, 4.0, Some(25))]);
         // A range without start timestamps gives a plain iterator.
-        let mut got = q.select(&SelectHints::range(0, 20), &[Matcher::equal("__name__", "c_total")]).unwrap();
+        let got = q.select(&SelectHints::range(0, 20), &[Matcher::equal("__name__", "c_total")]).unwrap();
         assert!(!got[0].samples.has_start_timestamps());
     }
 
