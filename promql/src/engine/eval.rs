@@ -4,7 +4,7 @@
 use super::{aggregate, binary, functions, EngineOptions, EvalError, QueryResult};
 use crate::ast::{AtModifier, DurationExpr, Expr, Span, UnaryOp, VectorSelector};
 use crate::value::{Annotation, AnnotationKind, MatrixSeries, Value, VectorSample};
-use model::{is_stale_nan, Labels, Queryable, Sample, SelectHints};
+use model::{is_stale_nan, Labels, Queryable, Sample, SelectHints, StorageError};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Instant;
@@ -289,9 +289,13 @@ impl<'o> Ctx<'o> {
         let mint = ranges.values().map(|r| r.0).min().unwrap_or(self.start);
         let maxt = ranges.values().map(|r| r.1).max().unwrap_or(self.end);
         let querier = store.querier(mint, maxt)?;
+        let mut thin = Vec::new();
+        if self.step > 0 {
+            step_only_selectors(e, &mut thin);
+        }
+        let n_steps = (self.end - self.start) / self.step.max(1);
         let mut loaded = 0usize;
-        let mut scratch: Vec<Sample> = Vec::new();
-        let mut st_scratch: Vec<i64> = Vec::new();
+        let mut reader = SeriesReader::default();
         for (vs, info) in selectors {
             let k = key(vs);
             if self.data.contains_key(&k) {
@@ -299,9 +303,6 @@ impl<'o> Ctx<'o> {
             }
             let Some(&(lo, hi, range)) = ranges.get(&k) else { continue };
             let hints = SelectHints { mint: lo, maxt: hi, step: self.step, range, func: None };
-            let mut out = Vec::new();
-            let mut stale = Vec::new();
-            let mut starts: Vec<Option<Rc<[i64]>>> = Vec::new();
             let mut matchers = vs.matchers.clone();
             if info {
                 let names: Vec<&model::Matcher> = matchers.iter().filter(|m| m.name == model::METRIC_NAME).collect();
@@ -314,31 +315,99 @@ impl<'o> Ctx<'o> {
                     }
                 }
             }
-            for mut s in querier.select(&hints, &matchers)? {
-                // Collected into one reused buffer, then copied once into a
-                // buffer of the exact size.
-                scratch.clear();
-                st_scratch.clear();
-                let with_st = s.samples.has_start_timestamps();
-                let mut cur = s.samples.seek(lo)?;
-                while let Some(x) = cur {
-                    if x.t > hi {
-                        break;
+            // A selector read only at the query's steps keeps, per series,
+            // just the samples some step picks (the last one at or before
+            // it): the same answers from a fraction of the memory.
+            reader.lo = lo;
+            reader.hi = hi;
+            reader.steps = (!info && thin.contains(&k)).then(|| (self.selector_time(vs, self.start), self.step, n_steps));
+            let mut series = querier.select(&hints, &matchers)?;
+            let parts = self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1);
+            let mut others: Vec<Vec<ReadSeries>> = Vec::new();
+            if parts > 1 {
+                // Other threads read the later parts of the list, each through
+                // its own querier (series iterators need not be `Send`).
+                let n = series.len();
+                let budget = self.opts.max_samples;
+                let r = &reader;
+                let (mint, maxt, hints, matchers) = (mint, maxt, &hints, &matchers);
+                let own: Result<Vec<Vec<ReadSeries>>, StorageError> = std::thread::scope(|sc| {
+                    let handles: Vec<_> = (1..parts)
+                        .map(|p| {
+                            let part = p * n / parts..(p + 1) * n / parts;
+                            sc.spawn(move || r.read_part(store, mint, maxt, hints, matchers, part, budget))
+                        })
+                        .collect();
+                    let mut local = SeriesReader { lo: r.lo, hi: r.hi, steps: r.steps, ..Default::default() };
+                    let mut first = Vec::new();
+                    let mut err = None;
+                    for s in series.iter_mut().take(n / parts) {
+                        match local.read(&mut *s.samples) {
+                            Ok((v, st)) => first.push((v.to_vec(), st.to_vec())),
+                            Err(e) => {
+                                err = Some(e);
+                                break;
+                            }
+                        }
                     }
-                    scratch.push(x);
-                    if with_st {
-                        st_scratch.push(s.samples.start_timestamp().unwrap_or(0));
+                    let mut out = vec![first.into_iter().map(|(v, st)| (Labels::empty(), v, st)).collect::<Vec<_>>()];
+                    for h in handles {
+                        match h.join() {
+                            Ok(Ok(v)) => out.push(v),
+                            Ok(Err(e)) => err = err.or(Some(e)),
+                            Err(_) => err = err.or(Some(StorageError::Unavailable("a query loading thread panicked".into()))),
+                        }
                     }
-                    cur = s.samples.next()?;
+                    match err {
+                        Some(e) => Err(e),
+                        None => Ok(out),
+                    }
+                });
+                others = own.map_err(|e| match e {
+                    StorageError::Limit(_) => EvalError::TooManySamples("query execution"),
+                    e => EvalError::Storage(e),
+                })?;
+            }
+            let mut out = Vec::new();
+            let mut stale = Vec::new();
+            let mut starts: Vec<Option<Rc<[i64]>>> = Vec::new();
+            // Results of the other threads, by position in `series`; a
+            // series whose labels differ there (the storage changed between
+            // the selections) is read here instead.
+            let mut pos = 0usize;
+            let mut done: Vec<Option<(Vec<Sample>, Vec<i64>)>> = Vec::new();
+            if parts > 1 {
+                done.resize_with(series.len(), || None);
+                for (p, part) in others.into_iter().enumerate() {
+                    let offset = p * series.len() / parts;
+                    for (j, (labels, samples, st)) in part.into_iter().enumerate() {
+                        let i = offset + j;
+                        if p == 0 || series.get(i).is_some_and(|s| s.labels == labels) {
+                            if let Some(slot) = done.get_mut(i) {
+                                *slot = Some((samples, st));
+                            }
+                        }
+                    }
                 }
-                loaded += scratch.len();
+            }
+            for mut s in series {
+                let (samples, st): (&[Sample], &[i64]) = match done.get_mut(pos).and_then(Option::take) {
+                    Some((v, st)) => {
+                        reader.kept = v;
+                        reader.kept_st = st;
+                        (&reader.kept, &reader.kept_st)
+                    }
+                    None => reader.read(&mut *s.samples)?,
+                };
+                pos += 1;
+                loaded += samples.len();
                 if loaded > self.opts.max_samples {
                     return Err(EvalError::TooManySamples("query execution"));
                 }
-                if !scratch.is_empty() {
-                    stale.push(scratch.iter().any(|x| is_stale_nan(x.v)));
-                    starts.push(st_scratch.iter().any(|&st| st != 0).then(|| Rc::from(&st_scratch[..])));
-                    out.push((s.labels, Rc::from(&scratch[..])));
+                if !samples.is_empty() {
+                    stale.push(samples.iter().any(|x| is_stale_nan(x.v)));
+                    starts.push((!st.is_empty()).then(|| Rc::from(st)));
+                    out.push((s.labels, Rc::from(samples)));
                 }
             }
             if Instant::now() >= self.deadline {
@@ -716,6 +785,169 @@ impl StepTable {
     }
 }
 
+/// Fewest series per thread for which loading is split across threads.
+const PARALLEL_MIN_SERIES: usize = 1000;
+
+/// Reads the samples one selector needs from series iterators.
+#[derive(Default)]
+struct SeriesReader {
+    /// Inclusive range of samples needed.
+    lo: i64,
+    hi: i64,
+    /// For selectors read only at steps: first step time, step, step count.
+    steps: Option<(i64, i64, i64)>,
+    scratch: Vec<Sample>,
+    kept: Vec<Sample>,
+    /// Start timestamps aligned with `scratch` / `kept` (0: none); empty
+    /// when the series has none.
+    st_scratch: Vec<i64>,
+    kept_st: Vec<i64>,
+}
+
+/// A series read on another thread: labels, samples, start timestamps
+/// (aligned with the samples, empty when the series has none).
+type ReadSeries = (Labels, Vec<Sample>, Vec<i64>);
+
+impl SeriesReader {
+    /// The needed samples of one series (thinned to the steps' picks for
+    /// step-only selectors) and their start timestamps (aligned with the
+    /// samples, 0 for none; empty when the series has none).
+    fn read(&mut self, it: &mut dyn model::SampleIter) -> Result<(&[Sample], &[i64]), StorageError> {
+        self.scratch.clear();
+        self.st_scratch.clear();
+        if it.has_start_timestamps() {
+            // Sample by sample: the start timestamp belongs to the sample
+            // just read.
+            let mut cur = it.seek(self.lo)?;
+            while let Some(x) = cur {
+                if x.t > self.hi {
+                    break;
+                }
+                self.scratch.push(x);
+                self.st_scratch.push(it.start_timestamp().unwrap_or(0));
+                cur = it.next()?;
+            }
+            if self.st_scratch.iter().all(|&st| st == 0) {
+                self.st_scratch.clear();
+            }
+        } else if let Some(x) = it.seek(self.lo)? {
+            if x.t <= self.hi {
+                self.scratch.push(x);
+                it.read_until(self.hi, &mut self.scratch)?;
+            }
+        }
+        match self.steps {
+            Some((base, step, n)) => {
+                self.kept.clear();
+                self.kept_st.clear();
+                if self.st_scratch.is_empty() {
+                    keep_step_samples(&self.scratch, base, step, n, &mut self.kept);
+                } else {
+                    let (samples, sts) = (&self.scratch, &self.st_scratch);
+                    let (kept, kept_st) = (&mut self.kept, &mut self.kept_st);
+                    step_picks(samples, base, step, n, |i| {
+                        kept.push(samples[i]);
+                        kept_st.push(sts[i]);
+                    });
+                }
+                Ok((&self.kept, &self.kept_st))
+            }
+            None => Ok((&self.scratch, &self.st_scratch)),
+        }
+    }
+
+    /// On another thread: selects again through a querier of its own and
+    /// reads the series at positions `part` of the selection.
+    #[allow(clippy::too_many_arguments)]
+    fn read_part(
+        &self,
+        store: &dyn Queryable,
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+        matchers: &[model::Matcher],
+        part: std::ops::Range<usize>,
+        budget: usize,
+    ) -> Result<Vec<ReadSeries>, StorageError> {
+        let querier = store.querier(mint, maxt)?;
+        let mut local = SeriesReader { lo: self.lo, hi: self.hi, steps: self.steps, ..Default::default() };
+        let mut out = Vec::with_capacity(part.len());
+        let mut total = 0usize;
+        for s in querier.select(hints, matchers)?.into_iter().skip(part.start).take(part.len()) {
+            let mut s = s;
+            let (v, st) = local.read(&mut *s.samples)?;
+            let (v, st) = (v.to_vec(), st.to_vec());
+            total += v.len();
+            if total > budget {
+                return Err(StorageError::Limit("query processing would load too many samples into memory".into()));
+            }
+            out.push((s.labels, v, st));
+        }
+        Ok(out)
+    }
+}
+
+/// The instant selectors of `e` that are read only at the steps of the
+/// query (not under a subquery, without `@`, not `smoothed`), by key.
+fn step_only_selectors(e: &Expr, out: &mut Vec<usize>) {
+    match e {
+        Expr::Vector(vs) => {
+            if vs.at.is_none() && !vs.smoothed {
+                out.push(key(vs));
+            }
+        }
+        // Subqueries evaluate their inner expression at their own steps;
+        // a matrix selector's samples are all needed.
+        Expr::Subquery { .. } | Expr::Matrix { .. } => {}
+        // `info`'s second argument is read at its first argument's times.
+        Expr::Call { func, args, .. } if func == "info" => {
+            if let Some(a) = args.first() {
+                step_only_selectors(a, out);
+            }
+        }
+        Expr::Call { args, .. } => args.iter().for_each(|a| step_only_selectors(a, out)),
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => step_only_selectors(expr, out),
+        Expr::Binary { lhs, rhs, .. } => {
+            step_only_selectors(lhs, out);
+            step_only_selectors(rhs, out);
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            if let Some(p) = param {
+                step_only_selectors(p, out);
+            }
+            step_only_selectors(expr, out);
+        }
+        Expr::Number { .. } | Expr::String { .. } | Expr::Duration { .. } => {}
+    }
+}
+
+/// Appends to `out` the samples (sorted by time) that an instant selector
+/// picks at some step `base + j * step`, `j` in `0..=n`: the last sample
+/// at or before the step. Others can never be the answer at any step.
+fn keep_step_samples(samples: &[Sample], base: i64, step: i64, n: i64, out: &mut Vec<Sample>) {
+    step_picks(samples, base, step, n, |i| out.push(samples[i]));
+}
+
+/// Calls `keep` with the index of every sample [`keep_step_samples`] keeps.
+fn step_picks(samples: &[Sample], base: i64, step: i64, n: i64, mut keep: impl FnMut(usize)) {
+    let last = base.saturating_add(n.saturating_mul(step));
+    // The first step at or after the current sample; steps only move
+    // forward, so this walks at most `n` steps over the whole series.
+    let mut ts = base;
+    for (i, s) in samples.iter().enumerate() {
+        if s.t > last {
+            break;
+        }
+        while ts < s.t {
+            ts += step;
+        }
+        let next_t = samples.get(i + 1).map_or(i64::MAX, |x| x.t);
+        if ts < next_t {
+            keep(i);
+        }
+    }
+}
+
 /// Label-set equality that is cheap for clones of one set (they share
 /// storage), falling back to comparing contents.
 fn same_labels(a: &Labels, b: &Labels) -> bool {
@@ -967,6 +1199,89 @@ mod tests {
             t += step;
         }
         Ok(())
+    }
+
+    /// Loading split across threads gives exactly the single-threaded
+    /// results, for step-only selectors, range selectors and subqueries.
+    #[test]
+    fn parallel_loading_matches_one_thread() {
+        let store = model::mem::MemStore::new();
+        for i in 0..2500i64 {
+            let l = Labels::from_pairs([("__name__", "m_total".to_string()), ("a", (i % 7).to_string()), ("i", i.to_string())]);
+            for k in 0..40i64 {
+                // Irregular times and a reset, staleness for some series.
+                let t = k * 15_000 + (i * 37 + k * 11) % 5_000;
+                let v = if k == 30 && i % 5 == 0 { model::stale_nan() } else { ((k * (i % 13 + 1)) % 97) as f64 };
+                store.append(&l, t, v);
+            }
+        }
+        let one = super::super::Engine::new(EngineOptions { parallelism: 1, ..EngineOptions::default() });
+        let three = super::super::Engine::new(EngineOptions { parallelism: 3, ..EngineOptions::default() });
+        for q in [
+            "count by (a) (m_total)",
+            "sum by (a) (rate(m_total[2m]))",
+            "max_over_time(m_total[1m:30s])",
+            "m_total offset 1m > 50",
+            "timestamp(m_total)",
+        ] {
+            let a = one.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
+            let b = three.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
+            let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else { panic!("{q}: not matrices") };
+            assert!(!a.is_empty(), "{q}");
+            assert_eq!(a.len(), b.len(), "{q}");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.labels, y.labels, "{q}");
+                assert_eq!(x.points.len(), y.points.len(), "{q}");
+                assert!(x.points.iter().zip(&y.points).all(|(p, r)| p.bit_eq(r)), "{q} {}", x.labels);
+            }
+        }
+        let limited = super::super::Engine::new(EngineOptions { parallelism: 2, max_samples: 5_000, ..EngineOptions::default() });
+        assert!(matches!(limited.range_query(&store, "m_total", 0, 600_000, 60_000), Err(EvalError::TooManySamples(_))));
+    }
+
+    /// Start timestamps (issue 3) survive parallel loading and the
+    /// thinning of step-only selectors: results equal one thread's and an
+    /// instant query's at each step.
+    #[test]
+    fn start_timestamps_through_parallel_and_thinned_loading() {
+        let store = model::mem::MemStore::new();
+        for i in 0..2200i64 {
+            let l = Labels::from_pairs([("__name__", "c_total".to_string()), ("a", (i % 5).to_string()), ("i", i.to_string())]);
+            for k in 0..40i64 {
+                let t = k * 15_000 + (i * 13) % 4_000;
+                // Every third series has starts: a cumulative counter that
+                // restarts every 10 samples.
+                let st = (i % 3 == 0).then(|| (k / 10) * 150_000 + 1);
+                store.append_with_start(&l, t, (k * (i % 7 + 1)) as f64, st);
+            }
+        }
+        let one = super::super::Engine::new(EngineOptions { parallelism: 1, ..EngineOptions::default() });
+        let three = super::super::Engine::new(EngineOptions { parallelism: 3, ..EngineOptions::default() });
+        for q in ["sum by (a) (start_timestamp(c_total))", "sum by (a) (resets(c_total[2m]))", "sum by (a) (increase(c_total[2m]))"] {
+            let a = one.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
+            let b = three.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
+            let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else { panic!("{q}: not matrices") };
+            assert_eq!(a.len(), 5, "{q}");
+            assert_eq!(a.len(), b.len(), "{q}");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.labels, y.labels, "{q}");
+                assert!(x.points.iter().zip(&y.points).all(|(p, r)| p.bit_eq(r)), "{q} {}", x.labels);
+                for p in &x.points {
+                    let inst = one.instant_query(&store, q, p.t).unwrap();
+                    let Value::Vector(v) = inst.value else { panic!("{q}: not a vector") };
+                    let got = v.iter().find(|s| s.labels == x.labels).map(|s| s.value.to_bits());
+                    assert_eq!(got, Some(p.v.to_bits()), "{q} {} at {}", x.labels, p.t);
+                }
+            }
+        }
+        // The starts are really used: values never drop, so every reset
+        // comes from a start timestamp.
+        let r = one.instant_query(&store, "sum(resets(c_total[2m]))", 330_000).unwrap();
+        let Value::Vector(v) = r.value else { panic!("not a vector") };
+        assert!(v[0].value > 0.0);
+        let r = one.instant_query(&store, "sum(start_timestamp(c_total))", 300_000).unwrap();
+        let Value::Vector(v) = r.value else { panic!("not a vector") };
+        assert!(v[0].value > 0.0);
     }
 
     proptest! {

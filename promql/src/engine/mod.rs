@@ -32,6 +32,10 @@ pub struct EngineOptions {
     pub delayed_name_removal: bool,
     /// Parser limits.
     pub parse: ParseOptions,
+    /// Threads a query may use to read large selections from storage (the
+    /// calling thread included; 1 reads everything on the calling thread).
+    /// Default: the available parallelism, at most 4.
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -43,6 +47,7 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             delayed_name_removal: true,
             parse: ParseOptions::default(),
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 }

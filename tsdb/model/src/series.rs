@@ -98,12 +98,31 @@ pub trait SampleIter {
         }
     }
 
+    /// Appends every remaining sample with timestamp `<= maxt` to `out`, in
+    /// order, and returns how many were appended.
+    ///
+    /// Meant as the last read of a series (storages implement it with bulk
+    /// copies of decoded chunks): afterwards the iterator may already have
+    /// consumed the first sample past `maxt`.
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let before = out.len();
+        while let Some(s) = self.next()? {
+            if s.t > maxt {
+                break;
+            }
+            out.push(s);
+        }
+        Ok(out.len() - before)
+    }
+
     /// The start timestamp (ms) of the sample last returned by
     /// [`next`](Self::next) or [`seek`](Self::seek): when the counter (or
     /// the delta) that sample measures started, as OpenTelemetry's
     /// `start_time` and Prometheus's created timestamps give it. `None`
     /// when the sample has none, or before the first / after the last
     /// sample. Storages without start timestamps keep this default.
+    /// After [`read_until`](Self::read_until) it is unspecified: readers
+    /// that need start timestamps read sample by sample.
     fn start_timestamp(&self) -> Option<i64> {
         None
     }
@@ -173,6 +192,12 @@ impl<I: SampleIter> SampleIter for StartIter<I> {
         Ok(self.note(s))
     }
 
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        // Bulk reads skip the start timestamps (unspecified afterwards).
+        self.cur = None;
+        self.inner.read_until(maxt, out)
+    }
+
     fn start_timestamp(&self) -> Option<i64> {
         self.cur
     }
@@ -189,6 +214,10 @@ impl SampleIter for Box<dyn SampleIter + '_> {
 
     fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
         (**self).seek(t)
+    }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        (**self).read_until(maxt, out)
     }
 
     fn start_timestamp(&self) -> Option<i64> {
@@ -228,6 +257,14 @@ impl SampleIter for SliceIter<'_> {
         self.pos += rest.partition_point(|s| s.t < t);
         self.next()
     }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let rest = &self.samples[self.pos..];
+        let n = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// A sample iterator that owns its samples.
@@ -257,6 +294,14 @@ impl SampleIter for VecIter {
         let rest = &self.samples[self.pos..];
         self.pos += rest.partition_point(|s| s.t < t);
         self.next()
+    }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let rest = &self.samples[self.pos..];
+        let n = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -406,5 +451,34 @@ mod tests {
         assert_eq!(it.seek(1000).unwrap(), None);
         let mut it = SliceIter::new(&s);
         assert_eq!(collect_range(&mut it, 15, 42).unwrap().len(), 3);
+    }
+
+    /// The default `read_until` (through `next`) and the slice one agree.
+    struct ByNext<'a>(SliceIter<'a>);
+    impl SampleIter for ByNext<'_> {
+        fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+            self.0.next()
+        }
+    }
+
+    #[test]
+    fn read_until_stops_at_maxt() {
+        let s: Vec<Sample> = (0..10).map(|i| Sample::new(i * 10, i as f64)).collect();
+        for maxt in [-5, 0, 35, 40, 90, 200] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut fast = SliceIter::new(&s);
+            let mut slow = ByNext(SliceIter::new(&s));
+            assert_eq!(fast.next().unwrap(), slow.next().unwrap());
+            let n = fast.read_until(maxt, &mut a).unwrap();
+            slow.read_until(maxt, &mut b).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(n, a.len());
+            assert!(a.iter().all(|x| x.t <= maxt && x.t >= 10));
+            let mut v = VecIter::new(s.clone());
+            let mut c = Vec::new();
+            v.next().unwrap();
+            v.read_until(maxt, &mut c).unwrap();
+            assert_eq!(a, c);
+        }
     }
 }

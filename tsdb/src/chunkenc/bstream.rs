@@ -119,6 +119,11 @@ impl<'a> BitReader<'a> {
         BitReader { data, pos: 0, buf: 0, nbits: 0 }
     }
 
+    /// All the data this reader reads from (from its first bit).
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
     /// Number of bits consumed so far.
     pub fn bit_position(&self) -> u64 {
         self.pos as u64 * 8 - u64::from(self.nbits)

@@ -135,6 +135,8 @@ struct OwnedBlockIter {
     chunks: Vec<ChunkMeta>,
     next_chunk: usize,
     buf: Vec<Sample>,
+    /// Reused by the bulk chunk decoder.
+    scratch: Vec<u8>,
     pos: usize,
     mint: i64,
     maxt: i64,
@@ -159,7 +161,10 @@ impl OwnedBlockIter {
             self.buf.reserve(it.num_samples());
             // One dispatch on the encoding per chunk, not per sample.
             match &mut it {
-                ChunkIter::Dec(d) => fill(d, &mut self.buf, mint, maxt, inside)?,
+                ChunkIter::Dec(d) => {
+                    d.clone().decode_into(&mut self.buf, &mut self.scratch)?;
+                    keep_range(&mut self.buf, mint, maxt);
+                }
                 ChunkIter::Xor(x) => fill(x, &mut self.buf, mint, maxt, inside)?,
                 ChunkIter::St(x) => fill_with_starts(x.as_mut(), &mut self.buf, &mut self.st_buf, mint, maxt)?,
             }
@@ -194,6 +199,18 @@ impl OwnedBlockIter {
     }
 }
 
+/// Keeps the samples of a decoded chunk that lie in `[mint, maxt]`: up to
+/// the first sample past `maxt`, without those before `mint` (what reading
+/// the chunk sample by sample keeps).
+fn keep_range(buf: &mut Vec<Sample>, mint: i64, maxt: i64) {
+    if buf.iter().any(|s| s.t < mint || s.t > maxt) {
+        if let Some(end) = buf.iter().position(|s| s.t > maxt) {
+            buf.truncate(end);
+        }
+        buf.retain(|s| s.t >= mint);
+    }
+}
+
 /// Appends the samples of `it` within `[mint, maxt]` to `buf`; `inside`
 /// says the chunk's metadata already places all of them in the range.
 #[inline]
@@ -210,14 +227,7 @@ fn fill<I: SampleIter + ?Sized>(
         }
         // A chunk whose samples disagree with its metadata is filtered
         // like any other.
-        if buf.iter().any(|s| s.t < mint || s.t > maxt) {
-            // Exactly what the careful loop below keeps: up to the first
-            // sample past maxt, without those before mint.
-            if let Some(end) = buf.iter().position(|s| s.t > maxt) {
-                buf.truncate(end);
-            }
-            buf.retain(|s| s.t >= mint);
-        }
+        keep_range(buf, mint, maxt);
         return Ok(());
     }
     while let Some(s) = it.next()? {
@@ -269,6 +279,32 @@ impl SampleIter for OwnedBlockIter {
         self.advance(t)
     }
 
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let before = out.len();
+        loop {
+            if self.failed {
+                break;
+            }
+            // Whole decoded chunks are copied at once.
+            let rest = self.buf.get(self.pos..).unwrap_or(&[]);
+            let n = rest.partition_point(|s| s.t <= maxt);
+            out.extend_from_slice(&rest[..n]);
+            self.pos += n;
+            if n < rest.len() {
+                break;
+            }
+            match self.load_next(i64::MIN) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out.len() - before)
+    }
+
     fn start_timestamp(&self) -> Option<i64> {
         // `pos` is one past the sample last returned.
         self.st_buf.get(self.pos.checked_sub(1)?).copied().flatten()
@@ -295,6 +331,7 @@ pub(crate) fn select(
                 chunks: s.chunks,
                 next_chunk: 0,
                 buf: Vec::new(),
+                scratch: Vec::new(),
                 pos: 0,
                 mint,
                 maxt,

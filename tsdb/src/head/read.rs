@@ -101,6 +101,31 @@ impl SampleIter for ChunksIter {
             }
         }
     }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        let before = out.len();
+        loop {
+            if self.failed {
+                break;
+            }
+            let rest = self.buf.get(self.pos..).unwrap_or(&[]);
+            let n = rest.partition_point(|s| s.t <= maxt);
+            out.extend_from_slice(&rest[..n]);
+            self.pos += n;
+            if n < rest.len() {
+                break;
+            }
+            match self.load_next() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out.len() - before)
+    }
 }
 
 impl Head {
