@@ -137,6 +137,19 @@ fn series_without_start_timestamps_keep_the_plain_formats() {
         app.append_with_start(&series(0), s * 1000, s as f64, None).unwrap();
     }
     app.commit().unwrap();
+    db.close().unwrap();
+    // The WAL holds only plain commit records (kind 3), as before start
+    // timestamps existed.
+    let mut kinds = Vec::new();
+    let (mut series, mut samples) = (Vec::new(), Vec::new());
+    tsdb::wal::replay(&tmp.path().join("wal"), |payload| {
+        kinds.push(tsdb::record::decode(payload, &mut series, &mut samples).unwrap());
+        Ok(())
+    })
+    .unwrap();
+    assert!(!kinds.is_empty());
+    assert!(kinds.iter().all(|k| *k == tsdb::record::RecordKind::Commit), "{kinds:?}");
+    let db = open(tmp.path(), crate::common::small_opts());
     let q = db.querier(0, i64::MAX).unwrap();
     let got = q.select(&SelectHints::range(0, i64::MAX), &[Matcher::equal("i", "0")]).unwrap();
     assert!(!got[0].samples.has_start_timestamps());

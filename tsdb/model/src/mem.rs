@@ -42,12 +42,23 @@ impl MemStore {
     }
 
     /// Adds a sample. A sample at an existing timestamp replaces it (the
-    /// oracle is lenient; real storages reject duplicates).
+    /// oracle is lenient; real storages reject duplicates), start
+    /// timestamp included.
     pub fn append(&self, labels: &Labels, t: i64, v: f64) {
         let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
         let samples = map.entry(labels.clone()).or_default();
         match samples.binary_search_by_key(&t, |s| s.t) {
-            Ok(i) => samples[i].v = v,
+            Ok(i) => {
+                samples[i].v = v;
+                drop(map);
+                // The replaced sample's start timestamp goes with it.
+                let mut starts = self.starts.write().unwrap_or_else(|e| e.into_inner());
+                if let Some(st) = starts.get_mut(labels) {
+                    if let Ok(i) = st.binary_search_by_key(&t, |x| x.0) {
+                        st.remove(i);
+                    }
+                }
+            }
             Err(i) => samples.insert(i, Sample::new(t, v)),
         }
     }
@@ -351,6 +362,8 @@ mod tests {
         s.append_with_start(&a, 30, 3.0, Some(5));
         s.append_with_start(&a, 30, 4.0, Some(25));
         s.append_with_start(&a, 10, 1.5, None);
+        s.append_with_start(&a, 40, 5.0, Some(35));
+        s.append(&a, 40, 6.0);
         let q = s.querier(0, 100).unwrap();
         let mut got = q.select(&SelectHints::range(0, 100), &[Matcher::equal("__name__", "c_total")]).unwrap();
         let it = got[0].samples.as_mut();
@@ -359,7 +372,7 @@ mod tests {
         while let Some(x) = it.next().unwrap() {
             seen.push((x.t, x.v, it.start_timestamp()));
         }
-        assert_eq!(seen, vec![(10, 1.5, None), (20, 2.0, None), (30, 4.0, Some(25))]);
+        assert_eq!(seen, vec![(10, 1.5, None), (20, 2.0, None), (30, 4.0, Some(25)), (40, 6.0, None)]);
         // A range without start timestamps gives a plain iterator.
         let got = q.select(&SelectHints::range(0, 20), &[Matcher::equal("__name__", "c_total")]).unwrap();
         assert!(!got[0].samples.has_start_timestamps());
