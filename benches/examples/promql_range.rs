@@ -42,7 +42,13 @@ fn main() {
     let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let only: Option<usize> = args.next().and_then(|s| s.parse().ok());
     let db = tsdb::Db::open(&dir, tsdb::Options::builder().retention_time(None).build()).expect("open tsdb");
-    let engine = Engine::default();
+    // PROMQL_PARALLELISM=1 keeps loading on one thread (for instruction
+    // counts that compare changes).
+    let mut opts = promql::EngineOptions::default();
+    if let Some(p) = std::env::var("PROMQL_PARALLELISM").ok().and_then(|v| v.parse().ok()) {
+        opts.parallelism = p;
+    }
+    let engine = Engine::new(opts);
     let api = PromApi::new(&engine, &db);
     for (i, q) in QUERIES.iter().enumerate() {
         if only.is_some_and(|o| o != i) {

@@ -22,30 +22,50 @@ pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
 /// Average with Kahan summation that switches to an incremental mean when
 /// the plain sum overflows.
 pub(crate) fn average(values: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut sum, mut c, mut mean, mut count) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut incremental = false;
+    let mut a = Mean::default();
     for v in values {
-        count += 1.0;
-        if !incremental {
-            let (ns, nc) = kahan_inc(v, sum, c);
+        a.push(v);
+    }
+    a.value()
+}
+
+/// The running state of [`average`].
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Mean {
+    sum: f64,
+    c: f64,
+    mean: f64,
+    count: f64,
+    incremental: bool,
+}
+
+impl Mean {
+    pub(crate) fn push(&mut self, v: f64) {
+        self.count += 1.0;
+        let count = self.count;
+        if !self.incremental {
+            let (ns, nc) = kahan_inc(v, self.sum, self.c);
             if count == 1.0 || !ns.is_infinite() {
-                sum = ns;
-                c = nc;
-                continue;
+                self.sum = ns;
+                self.c = nc;
+                return;
             }
-            incremental = true;
-            mean = sum / (count - 1.0);
-            c /= count - 1.0;
+            self.incremental = true;
+            self.mean = self.sum / (count - 1.0);
+            self.c /= count - 1.0;
         }
         let q = (count - 1.0) / count;
-        let (m, nc) = kahan_inc(v / count, q * mean, q * c);
-        mean = m;
-        c = nc;
+        let (m, nc) = kahan_inc(v / count, q * self.mean, q * self.c);
+        self.mean = m;
+        self.c = nc;
     }
-    if incremental {
-        mean + c
-    } else {
-        sum / count + c / count
+
+    pub(crate) fn value(&self) -> f64 {
+        if self.incremental {
+            self.mean + self.c
+        } else {
+            self.sum / self.count + self.c / self.count
+        }
     }
 }
 
@@ -96,7 +116,7 @@ pub(crate) struct GroupCache {
     /// the address cannot be reused for another one; its group id).
     by_ptr: super::eval::AddrMap<(Labels, usize)>,
     /// Group keys by id.
-    keys: Vec<Labels>,
+    pub(crate) keys: Vec<Labels>,
     by_key: HashMap<Labels, usize>,
 }
 
@@ -106,7 +126,7 @@ const GROUP_CACHE_MAX: usize = 1 << 20;
 
 impl GroupCache {
     /// The group id of `l` under grouping `g`.
-    fn group_of(&mut self, g: &Grouping, l: &Labels) -> usize {
+    pub(crate) fn group_of(&mut self, g: &Grouping, l: &Labels) -> usize {
         let p = l.as_slice().as_ptr() as usize;
         if let Some((_, id)) = self.by_ptr.get(&p) {
             return *id;
@@ -154,6 +174,11 @@ pub(crate) fn eval(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, param: Option<&E
         Some(p) => Some(ctx.eval(p, t)?),
         None => None,
     };
+    if param.is_none() {
+        if let Some(out) = over_step_table(ctx, op, expr, g, t)? {
+            return Ok(Val::Vector(out));
+        }
+    }
     let Val::Vector(input) = ctx.eval(expr, t)? else {
         return Err(EvalError::rt("expected instant vector in aggregation", span));
     };
@@ -294,17 +319,33 @@ pub(crate) fn eval(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, param: Option<&E
 /// folded in input order, as the gathering path does. `None` for other
 /// operators.
 fn fold_simple(op: AggregateOp, keys: Vec<Labels>, input: &[El], member: &[usize], t: i64) -> Option<Vec<El>> {
-    // Per group: (value, Kahan compensation or count, drop_name).
-    let init = match op {
-        AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group => 0.0,
-        AggregateOp::Min | AggregateOp::Max => f64::NAN,
-        _ => return None,
-    };
-    let mut acc: Vec<(f64, f64, bool)> = vec![(init, 0.0, false); keys.len()];
+    if !matches!(op, AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max) {
+        return None;
+    }
+    let values: Vec<f64> = input.iter().map(|el| el.v).collect();
+    let mut out = fold_values(op, keys, &values, member, t);
+    // A group drops its name when any member does.
+    let mut drop = vec![false; out.len()];
     for (el, &gi) in input.iter().zip(member) {
+        drop[gi] |= el.drop_name;
+    }
+    for (el, d) in out.iter_mut().zip(drop) {
+        el.drop_name = d;
+    }
+    Some(out)
+}
+
+/// Folds `values` into their groups (`member[i]` is the group of
+/// `values[i]`) for `sum`, `count`, `group`, `min` and `max`, in input order.
+fn fold_values(op: AggregateOp, keys: Vec<Labels>, values: &[f64], member: &[usize], t: i64) -> Vec<El> {
+    // Per group: (value, Kahan compensation).
+    let init = match op {
+        AggregateOp::Min | AggregateOp::Max => f64::NAN,
+        _ => 0.0,
+    };
+    let mut acc: Vec<(f64, f64)> = vec![(init, 0.0); keys.len()];
+    for (&v, &gi) in values.iter().zip(member) {
         let a = &mut acc[gi];
-        a.2 |= el.drop_name;
-        let v = el.v;
         match op {
             AggregateOp::Sum => {
                 let (s, c) = kahan_inc(v, a.0, a.1);
@@ -325,15 +366,49 @@ fn fold_simple(op: AggregateOp, keys: Vec<Labels>, input: &[El], member: &[usize
             }
         }
     }
-    Some(
-        keys.into_iter()
-            .zip(acc)
-            .map(|(labels, (v, c, drop_name))| {
-                let v = if op == AggregateOp::Sum { v + c } else { v };
-                El { labels, v, drop_name, src_t: t }
-            })
-            .collect(),
-    )
+    keys.into_iter()
+        .zip(acc)
+        .map(|(labels, (v, c))| {
+            let v = if op == AggregateOp::Sum { v + c } else { v };
+            El { labels, v, drop_name: false, src_t: t }
+        })
+        .collect()
+}
+
+/// `op by/without (...) (selector)` at one step of a range query, straight
+/// from the selector's step table: each series' group is worked out once
+/// per query, and no intermediate vector is built. `None` when the fast
+/// path does not apply (other operators, other argument shapes, instant
+/// queries); the result equals the general path's.
+fn over_step_table(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, g: &Grouping, t: i64) -> Result<Option<Vec<El>>, EvalError> {
+    if !matches!(op, AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max | AggregateOp::Avg) {
+        return Ok(None);
+    }
+    let mut inner = expr;
+    while let Expr::Paren { expr, .. } = inner {
+        inner = expr;
+    }
+    let gkey = expr as *const Expr as usize;
+    let Some((keys, member, drop_name)) = ctx.step_groups(inner, gkey, g, t)? else { return Ok(None) };
+    let out = match op {
+        AggregateOp::Avg => {
+            let mut acc = vec![Mean::default(); keys.len()];
+            for &(gi, v) in &member {
+                acc[gi].push(v);
+            }
+            keys.into_iter().zip(acc).map(|(labels, a)| El { labels, v: a.value(), drop_name, src_t: t }).collect()
+        }
+        _ => {
+            let input: Vec<f64> = member.iter().map(|&(_, v)| v).collect();
+            let idx: Vec<usize> = member.iter().map(|&(gi, _)| gi).collect();
+            let mut out = fold_values(op, keys, &input, &idx, t);
+            for el in &mut out {
+                el.drop_name = drop_name;
+            }
+            out
+        }
+    };
+    Ok(Some(out))
 }
 
 /// Descending order with NaN last.

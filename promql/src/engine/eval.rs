@@ -127,6 +127,11 @@ pub(crate) struct Ctx<'o> {
     cursors: HashMap<(usize, u8), Vec<usize>>,
     /// Group keys per aggregation node (see [`aggregate::GroupCache`]).
     pub group_cache: HashMap<usize, aggregate::GroupCache>,
+    /// Per aggregation node over a selector: each loaded series' group id.
+    series_groups: HashMap<usize, Vec<usize>>,
+    /// Window-function calls read only at the query's steps (by address),
+    /// answered from step tables.
+    step_calls: Vec<usize>,
     /// Instant-selector results for every step of a range query, worked
     /// out series by series on first use (see [`StepTable`]).
     step_tables: HashMap<usize, Option<StepTable>>,
@@ -291,7 +296,7 @@ impl<'o> Ctx<'o> {
         let querier = store.querier(mint, maxt)?;
         let mut thin = Vec::new();
         if self.step > 0 {
-            step_only_selectors(e, &mut thin);
+            step_only_nodes(e, &mut thin, &mut self.step_calls);
         }
         let n_steps = (self.end - self.start) / self.step.max(1);
         let mut loaded = 0usize;
@@ -483,7 +488,161 @@ impl<'o> Ctx<'o> {
                 row.push((i as u32, s.v, s.t));
             }
         }
-        Some(StepTable { base, step: self.step, rows })
+        Some(StepTable { base, step: self.step, rows, src: key(vs), drop_name: false, counts: None, notes: Vec::new(), note_span: vs.span })
+    }
+
+    /// The step table answering `e` at time `t` of a range query, built on
+    /// first use: `(table key, row index)`. `None` when `e` has no table
+    /// (not a plain selector or window function read at the query's steps,
+    /// or `t` is not a step).
+    fn table_row(&mut self, e: &Expr, t: i64) -> Option<(usize, usize)> {
+        if self.step <= 0 {
+            return None;
+        }
+        let (k, ts) = match e {
+            Expr::Vector(vs) if !vs.smoothed => (key(vs), self.selector_time(vs, t)),
+            // Without delayed name removal, function results lose their
+            // name at once: the general path handles that.
+            Expr::Call { .. } if self.opts.delayed_name_removal && self.step_calls.contains(&(e as *const Expr as usize)) => (e as *const Expr as usize, t),
+            _ => return None,
+        };
+        if !self.step_tables.contains_key(&k) {
+            let table = match e {
+                Expr::Vector(vs) => self.build_step_table(vs),
+                _ => self.build_call_table(e),
+            };
+            self.step_tables.insert(k, table);
+        }
+        let j = self.step_tables.get(&k)?.as_ref()?.index(ts)?;
+        Some((k, j))
+    }
+
+    /// Row `j` of table `k` as elements, counting its samples and raising
+    /// the table's notes.
+    fn table_elements(&mut self, k: usize, j: usize) -> Result<Vec<El>, EvalError> {
+        let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(Vec::new()) };
+        let row = &table.rows[j];
+        let mut out = Vec::with_capacity(row.len());
+        if let Some(data) = self.data.get(&table.src) {
+            for &(i, v, src_t) in row {
+                out.push(El { labels: data[i as usize].0.clone(), v, drop_name: table.drop_name, src_t });
+            }
+        }
+        let (n, notes, span) = (table.count(j), table.notes.clone(), table.note_span);
+        for note in notes {
+            self.info(note, span);
+        }
+        self.check_limits(n, "query execution")?;
+        Ok(out)
+    }
+
+    /// For an aggregation (node `gkey`, grouping `g`) directly over `e` at
+    /// step `t` of a range query: the groups in order of first appearance,
+    /// each present series' (group position, value) in series order, and
+    /// whether the members drop `__name__`. `None` when `e` has no step
+    /// table (see [`Self::table_row`]).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn step_groups(&mut self, e: &Expr, gkey: usize, g: &crate::ast::Grouping, t: i64) -> Result<Option<(Vec<Labels>, Vec<(usize, f64)>, bool)>, EvalError> {
+        let Some((k, j)) = self.table_row(e, t) else { return Ok(None) };
+        let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(None) };
+        let Some(data) = self.data.get(&table.src) else { return Ok(None) };
+        let row = &table.rows[j];
+        let cache = self.group_cache.entry(gkey).or_default();
+        let ids = self.series_groups.entry(gkey).or_insert_with(|| data.iter().map(|(l, _)| cache.group_of(g, l)).collect());
+        let mut slot = vec![usize::MAX; cache.keys.len()];
+        let mut keys = Vec::new();
+        let mut member = Vec::with_capacity(row.len());
+        for &(i, v, _) in row {
+            let id = ids[i as usize];
+            if slot[id] == usize::MAX {
+                slot[id] = keys.len();
+                keys.push(cache.keys[id].clone());
+            }
+            member.push((slot[id], v));
+        }
+        let drop_name = table.drop_name && !row.is_empty();
+        let (n, notes, span) = (table.count(j), table.notes.clone(), table.note_span);
+        for note in notes {
+            self.info(note, span);
+        }
+        self.check_limits(n, "query execution")?;
+        Ok(Some((keys, member, drop_name)))
+    }
+
+    /// A window function of a matrix selector (`rate(x[5m])`, see
+    /// [`functions::WindowFn`]) at every step, series by series: each
+    /// window is found by moving two cursors forward, instead of slicing
+    /// every series at every step.
+    fn build_call_table(&self, e: &Expr) -> Option<StepTable> {
+        let Expr::Call { func, args, .. } = e else { return None };
+        let wf = functions::WindowFn::from_name(func)?;
+        let Some(Expr::Matrix { selector, range, .. }) = args.first() else { return None };
+        let k = key(selector);
+        // Series with start timestamps take the general path, which reads
+        // them (see `functions::uses_starts`).
+        if functions::uses_starts(func) && self.starts.contains_key(&k) {
+            return None;
+        }
+        let data = self.data.get(&k)?;
+        let n = usize::try_from((self.end - self.start) / self.step).ok()?.checked_add(1)?;
+        if data.len().saturating_mul(n) > STEP_TABLE_MAX {
+            return None;
+        }
+        let r = self.dur_ms(range);
+        let base = self.selector_time(selector, self.start);
+        let stale = self.has_stale.get(&k);
+        let mut rows: Vec<Vec<(u32, f64, i64)>> = (0..n).map(|_| Vec::with_capacity(data.len())).collect();
+        let mut counts = vec![0usize; n];
+        let mut notes = Vec::new();
+        let mut live: Vec<Sample> = Vec::new();
+        for (i, (labels, samples)) in data.iter().enumerate() {
+            let may_be_stale = stale.and_then(|v| v.get(i)).copied().unwrap_or(true);
+            let (mut lo, mut hi) = (0usize, 0usize);
+            let mut noted = false;
+            for (j, row) in rows.iter_mut().enumerate() {
+                let ts = base + j as i64 * self.step;
+                // Windows are left-open: (ts - r, ts].
+                while lo < samples.len() && samples[lo].t <= ts - r {
+                    lo += 1;
+                }
+                hi = hi.max(lo);
+                while hi < samples.len() && samples[hi].t <= ts {
+                    hi += 1;
+                }
+                let mut window = &samples[lo..hi];
+                if may_be_stale && window.iter().any(|s| is_stale_nan(s.v)) {
+                    live.clear();
+                    live.extend(window.iter().filter(|s| !is_stale_nan(s.v)));
+                    window = &live;
+                }
+                if window.is_empty() {
+                    continue;
+                }
+                counts[j] += window.len();
+                if wf.wants_counter() && !noted && window.len() >= 2 {
+                    noted = true;
+                    if let Some(note) = functions::not_counter_note(labels) {
+                        if !notes.contains(&note) {
+                            notes.push(note);
+                        }
+                    }
+                }
+                if let Some(v) = wf.apply(window, r, ts) {
+                    // `i` fits: data.len() <= STEP_TABLE_MAX.
+                    row.push((i as u32, v, self.start + j as i64 * self.step));
+                }
+            }
+        }
+        Some(StepTable {
+            base: self.start,
+            step: self.step,
+            rows,
+            src: k,
+            drop_name: !wf.keeps_name(),
+            counts: Some(counts),
+            notes,
+            note_span: args[0].span(),
+        })
     }
 
     /// The samples of a selector as of `ts`, ignoring its own `@`/offset.
@@ -491,22 +650,6 @@ impl<'o> Ctx<'o> {
         let lookback = self.lookback;
         let mut out = Vec::new();
         let k = key(vs);
-        if self.step > 0 {
-            if !self.step_tables.contains_key(&k) {
-                let table = self.build_step_table(vs);
-                self.step_tables.insert(k, table);
-            }
-            if let (Some(Some(table)), Some(data)) = (self.step_tables.get(&k), self.data.get(&k)) {
-                if let Some(row) = table.row(ts) {
-                    out.reserve(row.len());
-                    for &(i, v, src_t) in row {
-                        out.push(El { labels: data[i as usize].0.clone(), v, drop_name: false, src_t });
-                    }
-                    self.check_limits(out.len(), "query execution")?;
-                    return Ok(out);
-                }
-            }
-        }
         if let Some(data) = self.data.get(&k) {
             let cursors = self.cursors.entry((k, 0)).or_insert_with(|| vec![0; data.len()]);
             for ((labels, samples), cur) in data.iter().zip(cursors.iter_mut()) {
@@ -703,7 +846,12 @@ impl<'o> Ctx<'o> {
             Expr::String { value, .. } => Ok(Val::Str(value.clone())),
             Expr::Duration { expr, .. } => Ok(Val::Scalar(expr.eval_seconds(self.step, self.end - self.start))),
             Expr::Paren { expr, .. } => self.eval(expr, t),
-            Expr::Vector(vs) => Ok(Val::Vector(self.vector_selector(vs, t)?)),
+            Expr::Vector(vs) => {
+                if let Some((k, j)) = self.table_row(e, t) {
+                    return Ok(Val::Vector(self.table_elements(k, j)?));
+                }
+                Ok(Val::Vector(self.vector_selector(vs, t)?))
+            }
             Expr::Matrix { .. } | Expr::Subquery { .. } => {
                 let ra = self.range_arg(e, t)?;
                 Ok(Val::Matrix(ra.series.into_iter().filter(|s| !s.points.is_empty()).collect()))
@@ -727,7 +875,12 @@ impl<'o> Ctx<'o> {
             }
             Expr::Binary { op, lhs, rhs, modifier, span } => binary::eval(self, *op, lhs, rhs, modifier, *span, t),
             Expr::Aggregate { op, expr, param, grouping, span } => aggregate::eval(self, *op, expr, param.as_deref(), grouping, *span, t),
-            Expr::Call { func, args, span } => functions::call(self, func, args, *span, t),
+            Expr::Call { func, args, span } => {
+                if let Some((k, j)) = self.table_row(e, t) {
+                    return Ok(Val::Vector(self.table_elements(k, j)?));
+                }
+                functions::call(self, func, args, *span, t)
+            }
         }
     }
 }
@@ -768,20 +921,41 @@ const STEP_TABLE_MAX: usize = 2_000_000;
 /// each series' samples) instead of touching every series at every step.
 #[derive(Debug)]
 struct StepTable {
-    /// Selector time of the first step.
+    /// Lookup time of the first step (the selector's time for selector
+    /// tables, the evaluation time for function tables).
     base: i64,
     step: i64,
     rows: Vec<Vec<(u32, f64, i64)>>,
+    /// The loaded data the series indexes refer to (a selector's key).
+    src: usize,
+    /// Whether the elements drop `__name__` (function results).
+    drop_name: bool,
+    /// Samples each step reads, for the query's sample limit (`None`: the
+    /// row's length).
+    counts: Option<Vec<usize>>,
+    /// Annotations (info notes) to raise when the table is used.
+    notes: Vec<String>,
+    /// Span the notes are about.
+    note_span: Span,
 }
 
 impl StepTable {
-    /// The row for selector time `ts`, if `ts` is one of the steps.
-    fn row(&self, ts: i64) -> Option<&[(u32, f64, i64)]> {
+    /// The row index for lookup time `ts`, if `ts` is one of the steps.
+    fn index(&self, ts: i64) -> Option<usize> {
         let d = ts.checked_sub(self.base)?;
         if d < 0 || d % self.step != 0 {
             return None;
         }
-        self.rows.get(usize::try_from(d / self.step).ok()?).map(Vec::as_slice)
+        let j = usize::try_from(d / self.step).ok()?;
+        (j < self.rows.len()).then_some(j)
+    }
+
+    /// Samples read at row `j`.
+    fn count(&self, j: usize) -> usize {
+        match &self.counts {
+            Some(c) => c.get(j).copied().unwrap_or(0),
+            None => self.rows.get(j).map_or(0, Vec::len),
+        }
     }
 }
 
@@ -888,12 +1062,14 @@ impl SeriesReader {
 }
 
 /// The instant selectors of `e` that are read only at the steps of the
-/// query (not under a subquery, without `@`, not `smoothed`), by key.
-fn step_only_selectors(e: &Expr, out: &mut Vec<usize>) {
+/// query (not under a subquery, without `@`, not `smoothed`), by key, and
+/// the window-function calls over plain matrix selectors read only at the
+/// steps (see [`functions::WindowFn`]), by address.
+fn step_only_nodes(e: &Expr, sels: &mut Vec<usize>, calls: &mut Vec<usize>) {
     match e {
         Expr::Vector(vs) => {
             if vs.at.is_none() && !vs.smoothed {
-                out.push(key(vs));
+                sels.push(key(vs));
             }
         }
         // Subqueries evaluate their inner expression at their own steps;
@@ -902,20 +1078,27 @@ fn step_only_selectors(e: &Expr, out: &mut Vec<usize>) {
         // `info`'s second argument is read at its first argument's times.
         Expr::Call { func, args, .. } if func == "info" => {
             if let Some(a) = args.first() {
-                step_only_selectors(a, out);
+                step_only_nodes(a, sels, calls);
             }
         }
-        Expr::Call { args, .. } => args.iter().for_each(|a| step_only_selectors(a, out)),
-        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => step_only_selectors(expr, out),
+        Expr::Call { func, args, .. } => {
+            if let ([Expr::Matrix { selector, anchored: false, smoothed: false, .. }], Some(_)) = (args.as_slice(), functions::WindowFn::from_name(func)) {
+                if selector.at.is_none() {
+                    calls.push(e as *const Expr as usize);
+                }
+            }
+            args.iter().for_each(|a| step_only_nodes(a, sels, calls));
+        }
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => step_only_nodes(expr, sels, calls),
         Expr::Binary { lhs, rhs, .. } => {
-            step_only_selectors(lhs, out);
-            step_only_selectors(rhs, out);
+            step_only_nodes(lhs, sels, calls);
+            step_only_nodes(rhs, sels, calls);
         }
         Expr::Aggregate { expr, param, .. } => {
             if let Some(p) = param {
-                step_only_selectors(p, out);
+                step_only_nodes(p, sels, calls);
             }
-            step_only_selectors(expr, out);
+            step_only_nodes(expr, sels, calls);
         }
         Expr::Number { .. } | Expr::String { .. } | Expr::Duration { .. } => {}
     }
@@ -1035,6 +1218,8 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
         subquery_cache: HashMap::new(),
         cursors: HashMap::new(),
         group_cache: HashMap::new(),
+        series_groups: HashMap::new(),
+        step_calls: Vec::new(),
         step_tables: HashMap::new(),
         counter_names: AddrMap::default(),
         match_cache: HashMap::new(),
@@ -1320,6 +1505,15 @@ mod tests {
                 "g / on (a) group_left m_total",
                 "m_total and on (a) g",
                 "m_total unless on (a) g",
+                "avg by (a) (g)",
+                "irate(m_total[2m])",
+                "max_over_time(g[1m])",
+                "sum_over_time(g[90s] offset 30s)",
+                "last_over_time(g[1m])",
+                "avg by (a) (delta(g[2m]))",
+                "min by (a) (count_over_time(g[1m]))",
+                "group by (a) (idelta(g[2m]))",
+                "sum(avg_over_time(m_total[1m]))",
             ] {
                 check_steps_match_instant(&store, q, start, end, step)?;
             }

@@ -275,6 +275,99 @@ fn per_series(ra: &RangeArg, keep_name: bool, mut f: impl FnMut(&RSeries) -> Opt
     Val::Vector(out)
 }
 
+/// Range functions of one matrix argument whose value depends only on the
+/// window's samples: the engine may work them out for every step of a
+/// range query at once (see `Ctx::call_table`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WindowFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    AvgOverTime,
+    SumOverTime,
+    CountOverTime,
+    MinOverTime,
+    MaxOverTime,
+    LastOverTime,
+}
+
+impl WindowFn {
+    pub(crate) fn from_name(name: &str) -> Option<WindowFn> {
+        Some(match name {
+            "rate" => WindowFn::Rate,
+            "increase" => WindowFn::Increase,
+            "delta" => WindowFn::Delta,
+            "irate" => WindowFn::Irate,
+            "idelta" => WindowFn::Idelta,
+            "avg_over_time" => WindowFn::AvgOverTime,
+            "sum_over_time" => WindowFn::SumOverTime,
+            "count_over_time" => WindowFn::CountOverTime,
+            "min_over_time" => WindowFn::MinOverTime,
+            "max_over_time" => WindowFn::MaxOverTime,
+            "last_over_time" => WindowFn::LastOverTime,
+            _ => return None,
+        })
+    }
+
+    /// Whether the result keeps the metric name.
+    pub(crate) fn keeps_name(self) -> bool {
+        self == WindowFn::LastOverTime
+    }
+
+    /// Whether Prometheus notes that the metric may not be a counter.
+    pub(crate) fn wants_counter(self) -> bool {
+        matches!(self, WindowFn::Rate | WindowFn::Increase)
+    }
+
+    /// The function's value over the (non-empty, stale-free) window
+    /// `(end - range, end]`.
+    pub(crate) fn apply(self, points: &[Sample], range: i64, end: i64) -> Option<f64> {
+        match self {
+            WindowFn::Rate => extrapolated_rate(points, range, end, true, true),
+            WindowFn::Increase => extrapolated_rate(points, range, end, true, false),
+            WindowFn::Delta => extrapolated_rate(points, range, end, false, false),
+            WindowFn::Irate | WindowFn::Idelta => {
+                let n = points.len();
+                if n < 2 {
+                    return None;
+                }
+                let (a, b) = (points[n - 2], points[n - 1]);
+                if self == WindowFn::Idelta {
+                    return Some(b.v - a.v);
+                }
+                let dv = if b.v < a.v { b.v } else { b.v - a.v };
+                let dt = (b.t - a.t) as f64 / 1000.0;
+                if dt == 0.0 {
+                    return None;
+                }
+                Some(dv / dt)
+            }
+            WindowFn::AvgOverTime => Some(average(points.iter().map(|p| p.v))),
+            WindowFn::SumOverTime => {
+                let (a, c) = points.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c));
+                Some(a + c)
+            }
+            WindowFn::CountOverTime => Some(points.len() as f64),
+            WindowFn::MinOverTime => Some(points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v < m { p.v } else { m })),
+            WindowFn::MaxOverTime => Some(points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v > m { p.v } else { m })),
+            WindowFn::LastOverTime => points.last().map(|p| p.v),
+        }
+    }
+}
+
+/// The note `rate`/`increase` give for a metric that does not look like a
+/// counter, if `labels` is such a metric.
+pub(crate) fn not_counter_note(labels: &model::Labels) -> Option<String> {
+    let metric = labels.metric_name()?;
+    let typed_counter = labels.get("__type__") == Some("counter");
+    if typed_counter || ["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x)) {
+        return None;
+    }
+    Some(format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"))
+}
+
 const ANCHORED_OK: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
 const SMOOTHED_OK: &[&str] = &["delta", "increase", "rate"];
 
@@ -338,11 +431,7 @@ pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
             let not_counter = match ctx.counter_names.get(&p) {
                 Some((_, v)) => v.clone(),
                 None => {
-                    let v = s.labels.metric_name().filter(|metric| {
-                        let typed_counter = s.labels.get("__type__") == Some("counter");
-                        !typed_counter && !["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x))
-                    });
-                    let v = v.map(str::to_string);
+                    let v = not_counter_note(&s.labels);
                     if ctx.counter_names.len() >= 1 << 20 {
                         ctx.counter_names.clear();
                     }
@@ -351,41 +440,18 @@ pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
                     v
                 }
             };
-            if let Some(metric) = not_counter {
-                ctx.info(format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"), args[mpos].span());
+            if let Some(note) = not_counter {
+                ctx.info(note, args[mpos].span());
             }
         }
     }
-    if matches!(name, "rate" | "increase" | "irate" | "resets") && ra.series.iter().any(|s| s.points.starts().is_some()) {
+    if uses_starts(name) && ra.series.iter().any(|s| s.points.starts().is_some()) {
         return Ok(Some(counter_with_starts(ctx, name, &ra, &args[mpos], t)));
     }
+    if let Some(wf) = WindowFn::from_name(name) {
+        return Ok(Some(per_series(&ra, wf.keeps_name(), |s| wf.apply(&s.points, range, end), t)));
+    }
     let v = match name {
-        "rate" | "increase" | "delta" => {
-            let counter = name != "delta";
-            let is_rate = name == "rate";
-            per_series(&ra, false, |s| extrapolated_rate(&s.points, range, end, counter, is_rate), t)
-        }
-        "irate" | "idelta" => per_series(
-            &ra,
-            false,
-            |s| {
-                let n = s.points.len();
-                if n < 2 {
-                    return None;
-                }
-                let (a, b) = (s.points[n - 2], s.points[n - 1]);
-                if name == "idelta" {
-                    return Some(b.v - a.v);
-                }
-                let dv = if b.v < a.v { b.v } else { b.v - a.v };
-                let dt = (b.t - a.t) as f64 / 1000.0;
-                if dt == 0.0 {
-                    return None;
-                }
-                Some(dv / dt)
-            },
-            t,
-        ),
         "deriv" => per_series(
             &ra,
             false,
@@ -414,20 +480,6 @@ pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
         }
         "changes" => per_series(&ra, false, |s| Some(s.points.windows(2).filter(|w| w[0].v != w[1].v && !(w[0].v.is_nan() && w[1].v.is_nan())).count() as f64), t),
         "resets" => per_series(&ra, false, |s| Some(s.points.windows(2).filter(|w| w[1].v < w[0].v).count() as f64), t),
-        "avg_over_time" => per_series(&ra, false, |s| Some(average(s.points.iter().map(|p| p.v))), t),
-        "sum_over_time" => per_series(
-            &ra,
-            false,
-            |s| {
-                let (a, c) = s.points.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c));
-                Some(a + c)
-            },
-            t,
-        ),
-        "count_over_time" => per_series(&ra, false, |s| Some(s.points.len() as f64), t),
-        "min_over_time" => per_series(&ra, false, |s| Some(s.points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v < m { p.v } else { m })), t),
-        "max_over_time" => per_series(&ra, false, |s| Some(s.points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v > m { p.v } else { m })), t),
-        "last_over_time" => per_series(&ra, true, |s| s.points.last().map(|p| p.v), t),
         "first_over_time" => per_series(&ra, true, |s| s.points.first().map(|p| p.v), t),
         "ts_of_last_over_time" => per_series(&ra, false, |s| s.points.last().map(|p| p.t as f64 / 1000.0), t),
         "ts_of_first_over_time" => per_series(&ra, false, |s| s.points.first().map(|p| p.t as f64 / 1000.0), t),
@@ -525,6 +577,12 @@ pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
         _ => return Ok(None),
     };
     Ok(Some(v))
+}
+
+/// Whether the range function `name` reads start timestamps (when the
+/// series has them; see [`counter_with_starts`]).
+pub(crate) fn uses_starts(name: &str) -> bool {
+    matches!(name, "rate" | "increase" | "irate" | "resets")
 }
 
 /// `rate`, `increase`, `irate` and `resets` over a range whose series
