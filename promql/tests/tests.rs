@@ -497,6 +497,12 @@ fn start_timestamp_function_and_counters_with_starts() {
     assert_eq!(at("increase(reqs_total{case=\"a\"}[30s])", 30_000), vec![(r#"{case="a"}"#.into(), 50.0)]);
     // Through a subquery the start timestamps are gone: no reset.
     assert_eq!(at("resets(reqs_total{case=\"a\"}[1m:10s])", 30_000), vec![(r#"{case="a"}"#.into(), 0.0)]);
+    // With start timestamps switched off, the classic answers.
+    let off = Engine::new(EngineOptions { use_start_timestamps: false, ..EngineOptions::default() });
+    let off_at = |q: &str, t: i64| vector(off.instant_query(&s, q, t).unwrap().value);
+    assert_eq!(off_at("resets(reqs_total{case=\"a\"}[1m])", 30_000), vec![(r#"{case="a"}"#.into(), 0.0)]);
+    assert_eq!(off_at("increase(reqs_total{case=\"a\"}[15s])", 30_000), vec![(r#"{case="a"}"#.into(), 15.0)]);
+    assert_eq!(off_at("start_timestamp(reqs_total)", 15_000), vec![(r#"{case="a"}"#.into(), 0.0), (r#"{case="b"}"#.into(), 0.0)]);
 
     // The same data through the tsdb, persisted to a block.
     let dir = tempfile::tempdir().unwrap();

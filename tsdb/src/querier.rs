@@ -21,6 +21,8 @@ pub struct MergeIter<'a> {
     /// Start timestamp of the sample last returned (from the iterator that
     /// gave it).
     cur_st: Option<i64>,
+    /// Whether some source has start timestamps (else they are not asked).
+    with_starts: bool,
 }
 
 impl std::fmt::Debug for MergeIter<'_> {
@@ -33,7 +35,8 @@ impl<'a> MergeIter<'a> {
     /// Merges `iters`.
     pub fn new(iters: Vec<Box<dyn SampleIter + 'a>>) -> Self {
         let n = iters.len();
-        MergeIter { iters, peeked: vec![None; n], started: false, cur_st: None }
+        let with_starts = iters.iter().any(|i| i.has_start_timestamps());
+        MergeIter { iters, peeked: vec![None; n], started: false, cur_st: None, with_starts }
     }
 
     fn start(&mut self) -> Result<(), StorageError> {
@@ -57,8 +60,10 @@ impl<'a> MergeIter<'a> {
         }
         self.cur_st = None;
         let Some((winner, s)) = best else { return Ok(None) };
-        // Each iterator's last returned sample is its peeked one.
-        self.cur_st = self.iters[winner].start_timestamp();
+        if self.with_starts {
+            // Each iterator's last returned sample is its peeked one.
+            self.cur_st = self.iters[winner].start_timestamp();
+        }
         for i in 0..self.iters.len() {
             if self.peeked[i].is_some_and(|p| p.t == s.t) {
                 self.peeked[i] = self.iters[i].next()?;
@@ -89,7 +94,7 @@ impl SampleIter for MergeIter<'_> {
     }
 
     fn has_start_timestamps(&self) -> bool {
-        self.iters.iter().any(|i| i.has_start_timestamps())
+        self.with_starts
     }
 }
 

@@ -300,7 +300,7 @@ impl<'o> Ctx<'o> {
         }
         let n_steps = (self.end - self.start) / self.step.max(1);
         let mut loaded = 0usize;
-        let mut reader = SeriesReader::default();
+        let mut reader = SeriesReader { read_starts: self.opts.use_start_timestamps, ..Default::default() };
         for (vs, info) in selectors {
             let k = key(vs);
             if self.data.contains_key(&k) {
@@ -343,7 +343,7 @@ impl<'o> Ctx<'o> {
                             sc.spawn(move || r.read_part(store, mint, maxt, hints, matchers, part, budget))
                         })
                         .collect();
-                    let mut local = SeriesReader { lo: r.lo, hi: r.hi, steps: r.steps, ..Default::default() };
+                    let mut local = SeriesReader { lo: r.lo, hi: r.hi, steps: r.steps, read_starts: r.read_starts, ..Default::default() };
                     let mut first = Vec::new();
                     let mut err = None;
                     for s in series.iter_mut().take(n / parts) {
@@ -972,6 +972,9 @@ struct SeriesReader {
     steps: Option<(i64, i64, i64)>,
     scratch: Vec<Sample>,
     kept: Vec<Sample>,
+    /// Whether to read start timestamps (see
+    /// [`EngineOptions::use_start_timestamps`]).
+    read_starts: bool,
     /// Start timestamps aligned with `scratch` / `kept` (0: none); empty
     /// when the series has none.
     st_scratch: Vec<i64>,
@@ -989,7 +992,7 @@ impl SeriesReader {
     fn read(&mut self, it: &mut dyn model::SampleIter) -> Result<(&[Sample], &[i64]), StorageError> {
         self.scratch.clear();
         self.st_scratch.clear();
-        if it.has_start_timestamps() {
+        if self.read_starts && it.has_start_timestamps() {
             // Sample by sample: the start timestamp belongs to the sample
             // just read.
             let mut cur = it.seek(self.lo)?;
@@ -1044,7 +1047,7 @@ impl SeriesReader {
         budget: usize,
     ) -> Result<Vec<ReadSeries>, StorageError> {
         let querier = store.querier(mint, maxt)?;
-        let mut local = SeriesReader { lo: self.lo, hi: self.hi, steps: self.steps, ..Default::default() };
+        let mut local = SeriesReader { lo: self.lo, hi: self.hi, steps: self.steps, read_starts: self.read_starts, ..Default::default() };
         let mut out = Vec::with_capacity(part.len());
         let mut total = 0usize;
         for s in querier.select(hints, matchers)?.into_iter().skip(part.start).take(part.len()) {

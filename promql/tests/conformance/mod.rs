@@ -725,6 +725,7 @@ fn engine() -> Engine {
         timeout: Duration::from_secs(100),
         default_subquery_step: Duration::from_secs(60),
         delayed_name_removal: true,
+        use_start_timestamps: true,
         ..EngineOptions::default()
     })
 }
