@@ -699,13 +699,15 @@ impl Block {
             if chunks.is_empty() {
                 continue;
             }
-            out.push(BlockSeries { labels: self.labels_of(r, &labels)?, chunks: chunks.clone() });
+            // The label vector is handed over, not copied: `series_into`
+            // refills a fresh one next time.
+            out.push(BlockSeries { labels: self.labels_of(r, std::mem::take(&mut labels))?, chunks: chunks.clone() });
         }
         Ok(out)
     }
 
-    fn labels_of(&self, r: SeriesRef, labels: &[Label]) -> Result<Labels, BlockError> {
-        Labels::from_sorted(labels.to_vec()).ok_or_else(|| {
+    fn labels_of(&self, r: SeriesRef, labels: Vec<Label>) -> Result<Labels, BlockError> {
+        Labels::from_sorted(labels).ok_or_else(|| {
             BlockError::Index(IndexError::Corrupt {
                 path: self.index.path_buf(),
                 offset: r,
