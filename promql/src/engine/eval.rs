@@ -595,8 +595,21 @@ impl<'o> Ctx<'o> {
         let mut counts = vec![0usize; n];
         let mut notes = Vec::new();
         let mut live: Vec<Sample> = Vec::new();
+        // Per series: resets[i] = how many of samples[1..=i] are below
+        // their predecessor, so a window without a counter reset is known
+        // without scanning it.
+        let mut resets: Vec<u32> = Vec::new();
         for (i, (labels, samples)) in data.iter().enumerate() {
             let may_be_stale = stale.and_then(|v| v.get(i)).copied().unwrap_or(true);
+            if wf.wants_counter() {
+                resets.clear();
+                let mut n = 0u32;
+                resets.push(0);
+                for w in samples.windows(2) {
+                    n += u32::from(w[1].v < w[0].v);
+                    resets.push(n);
+                }
+            }
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut noted = false;
             for (j, row) in rows.iter_mut().enumerate() {
@@ -610,10 +623,13 @@ impl<'o> Ctx<'o> {
                     hi += 1;
                 }
                 let mut window = &samples[lo..hi];
+                // With stale markers filtered out, neighbours change: scan.
+                let mut may_reset = !wf.wants_counter() || hi <= lo || resets[hi - 1] != resets[lo];
                 if may_be_stale && window.iter().any(|s| is_stale_nan(s.v)) {
                     live.clear();
                     live.extend(window.iter().filter(|s| !is_stale_nan(s.v)));
                     window = &live;
+                    may_reset = true;
                 }
                 if window.is_empty() {
                     continue;
@@ -627,7 +643,7 @@ impl<'o> Ctx<'o> {
                         }
                     }
                 }
-                if let Some(v) = wf.apply(window, r, ts) {
+                if let Some(v) = wf.apply_with(window, r, ts, may_reset) {
                     // `i` fits: data.len() <= STEP_TABLE_MAX.
                     row.push((i as u32, v, self.start + j as i64 * self.step));
                 }

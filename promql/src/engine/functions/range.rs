@@ -48,12 +48,19 @@ fn linear_regression(samples: &[Sample], intercept_time: i64) -> (f64, f64) {
 
 /// Prometheus's extrapolated rate over the window `(end - range, end]`.
 fn extrapolated_rate(points: &[Sample], range: i64, end: i64, counter: bool, is_rate: bool) -> Option<f64> {
+    extrapolated_rate_with(points, range, end, counter, is_rate, true)
+}
+
+/// [`extrapolated_rate`]; `may_reset: false` says the caller knows the
+/// window holds no counter reset, so the scan for them is skipped (the
+/// result is the same).
+fn extrapolated_rate_with(points: &[Sample], range: i64, end: i64, counter: bool, is_rate: bool, may_reset: bool) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
     let (first, last) = (points[0], points[points.len() - 1]);
     let mut result = last.v - first.v;
-    if counter {
+    if counter && may_reset {
         let mut prev = first.v;
         for p in &points[1..] {
             if p.v < prev {
@@ -324,9 +331,16 @@ impl WindowFn {
     /// The function's value over the (non-empty, stale-free) window
     /// `(end - range, end]`.
     pub(crate) fn apply(self, points: &[Sample], range: i64, end: i64) -> Option<f64> {
+        self.apply_with(points, range, end, true)
+    }
+
+    /// [`Self::apply`]; `may_reset: false` when the caller knows no value
+    /// in the window is below its predecessor (skips the counter-reset
+    /// scan of `rate`/`increase`; same result).
+    pub(crate) fn apply_with(self, points: &[Sample], range: i64, end: i64, may_reset: bool) -> Option<f64> {
         match self {
-            WindowFn::Rate => extrapolated_rate(points, range, end, true, true),
-            WindowFn::Increase => extrapolated_rate(points, range, end, true, false),
+            WindowFn::Rate => extrapolated_rate_with(points, range, end, true, true, may_reset),
+            WindowFn::Increase => extrapolated_rate_with(points, range, end, true, false, may_reset),
             WindowFn::Delta => extrapolated_rate(points, range, end, false, false),
             WindowFn::Irate | WindowFn::Idelta => {
                 let n = points.len();
