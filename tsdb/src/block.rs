@@ -37,7 +37,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::chunkenc::{dec, encode_best, ChunkIter, XorIter, ENCODING_DEC, ENCODING_XOR};
+use crate::chunkenc::{
+    dec, encode_best, encode_with_starts, ChunkIter, XorIter, ENCODING_DEC, ENCODING_ST,
+    ENCODING_XOR,
+};
 use crate::chunks::{ChunkReader, ChunkRef, ChunkWriter, ChunksError};
 use crate::fs::{self, IoContext, IoError};
 use crate::index::{ChunkMeta, IndexError, IndexReader, IndexWriter, SeriesRef};
@@ -129,6 +132,14 @@ pub struct BlockStats {
     pub num_series: u64,
     /// Chunks in the block.
     pub num_chunks: u64,
+    /// Samples that carry a start timestamp (absent from meta.json when
+    /// 0, so blocks without them are written exactly as before).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_start_timestamps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A reference to another block (a compaction parent).
@@ -437,6 +448,21 @@ impl BlockWriter {
                 }
                 recoded = dec::encode(&self.scratch).filter(|d| d.len() < c.data.len());
             }
+            if c.encoding == ENCODING_ST {
+                // Counted for the block's statistics (which tell readers
+                // whether to look for start timestamps); also validates
+                // the chunk.
+                let chunk_err = |source| BlockError::Chunk {
+                    context: format!("series {labels} chunk [{}, {}]", c.mint, c.maxt),
+                    source,
+                };
+                let mut it = ChunkIter::new(c.encoding, c.data).map_err(chunk_err)?;
+                while it.next().map_err(chunk_err)?.is_some() {
+                    if it.start_timestamp().is_some() {
+                        self.stats.num_start_timestamps += 1;
+                    }
+                }
+            }
             let r: ChunkRef = match &recoded {
                 Some(d) => cw.write_chunk(ENCODING_DEC, d)?,
                 None => cw.write_chunk(c.encoding, c.data)?,
@@ -472,6 +498,55 @@ impl BlockWriter {
             .chunks(SAMPLES_PER_CHUNK)
             .map(|c| {
                 let (enc, data) = encode_best(c);
+                (c[0].t, c[c.len() - 1].t, enc, data, c.len() as u64)
+            })
+            .collect();
+        let datas: Vec<ChunkData<'_>> = encoded
+            .iter()
+            .map(|(mint, maxt, enc, data, n)| ChunkData {
+                mint: *mint,
+                maxt: *maxt,
+                encoding: *enc,
+                data,
+                num_samples: *n,
+            })
+            .collect();
+        self.add_series(labels, &datas)
+    }
+
+    /// Adds a series from its samples (strictly increasing timestamps) and
+    /// their start timestamps (`starts`, aligned with `samples`), like
+    /// [`add_series_samples`](Self::add_series_samples); chunks holding a
+    /// start timestamp are written in the [`ENCODING_ST`] encoding.
+    pub fn add_series_samples_with_starts(
+        &mut self,
+        labels: &Labels,
+        samples: &[Sample],
+        starts: &[Option<i64>],
+    ) -> Result<(), BlockError> {
+        if starts.len() != samples.len() {
+            return Err(BlockError::InvalidSeries {
+                series: labels.to_string(),
+                detail: format!("{} start timestamps for {} samples", starts.len(), samples.len()),
+            });
+        }
+        if starts.iter().all(Option::is_none) {
+            return self.add_series_samples(labels, samples);
+        }
+        if samples.is_empty() {
+            return Ok(());
+        }
+        if let Some(w) = samples.windows(2).find(|w| w[1].t <= w[0].t) {
+            return Err(BlockError::InvalidSeries {
+                series: labels.to_string(),
+                detail: format!("timestamps not increasing: {} then {}", w[0].t, w[1].t),
+            });
+        }
+        let encoded: Vec<(i64, i64, u8, Vec<u8>, u64)> = samples
+            .chunks(SAMPLES_PER_CHUNK)
+            .zip(starts.chunks(SAMPLES_PER_CHUNK))
+            .map(|(c, st)| {
+                let (enc, data) = encode_with_starts(c, st);
                 (c[0].t, c[c.len() - 1].t, enc, data, c.len() as u64)
             })
             .collect();
@@ -646,6 +721,11 @@ impl Block {
         self.select_series(&[], i64::MIN, i64::MAX)
     }
 
+    /// Whether some samples of the block carry start timestamps.
+    pub fn has_start_timestamps(&self) -> bool {
+        self.meta.stats.num_start_timestamps > 0
+    }
+
     /// An iterator over one chunk's samples.
     pub fn chunk_iter(&self, c: &ChunkMeta) -> Result<ChunkIter<'_>, BlockError> {
         let bytes = self.chunks.chunk(c.chunk_ref)?;
@@ -710,6 +790,17 @@ impl SampleIter for BlockSeriesIter<'_> {
 
     fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
         self.seek_inner(t, true)
+    }
+
+    fn start_timestamp(&self) -> Option<i64> {
+        if self.done {
+            return None;
+        }
+        self.cur.as_ref().and_then(|c| c.start_timestamp())
+    }
+
+    fn has_start_timestamps(&self) -> bool {
+        self.block.has_start_timestamps()
     }
 }
 
@@ -1187,7 +1278,7 @@ mod tests {
                 ulid: new_ulid(),
                 min_time: mint,
                 max_time: mint + span,
-                stats: BlockStats { num_samples: 5, num_series: 2, num_chunks: 3 },
+                stats: BlockStats { num_samples: 5, num_series: 2, num_chunks: 3, num_start_timestamps: 0 },
                 compaction: BlockCompaction { level, sources: vec![new_ulid()], parents: vec![] },
                 version: META_VERSION,
             };

@@ -33,6 +33,10 @@ pub fn compact(blocks: &[&Block], parent: &Path) -> Result<BlockMeta, BlockError
     let lists: Vec<_> = blocks.iter().map(|b| b.all_series()).collect::<Result<_, _>>()?;
     let mut pos = vec![0usize; lists.len()];
     let mut parts: Vec<Vec<Sample>> = Vec::new();
+    // Start timestamps per part, aligned with `parts`, when any input
+    // block has them.
+    let with_starts = blocks.iter().any(|b| b.has_start_timestamps());
+    let mut part_starts: Vec<Vec<Option<i64>>> = Vec::new();
     loop {
         // The smallest label set among the heads of all lists.
         let mut next: Option<&Labels> = None;
@@ -49,18 +53,29 @@ pub fn compact(blocks: &[&Block], parent: &Path) -> Result<BlockMeta, BlockError
         }
         let Some(labels) = next.cloned() else { break };
         parts.clear();
+        part_starts.clear();
         for (i, l) in lists.iter().enumerate() {
             if let Some(s) = l.get(pos[i]) {
                 if s.labels == labels {
                     let mut samples = Vec::new();
+                    let mut starts = Vec::new();
                     let mut it = blocks[i].series_iter(s.chunks.clone(), i64::MIN, i64::MAX);
                     while let Some(x) = it.next().map_err(|e| chunk_err(blocks[i], &labels, e))? {
                         samples.push(x);
+                        if with_starts {
+                            starts.push(it.start_timestamp());
+                        }
                     }
                     parts.push(samples);
+                    part_starts.push(starts);
                     pos[i] += 1;
                 }
             }
+        }
+        if with_starts {
+            let (merged, starts) = merge_samples_with_starts(&parts, &part_starts);
+            w.add_series_samples_with_starts(&labels, &merged, &starts)?;
+            continue;
         }
         let merged = merge_samples(&mut parts);
         w.add_series_samples(&labels, &merged)?;
@@ -91,6 +106,20 @@ fn merge_samples(parts: &mut [Vec<Sample>]) -> Vec<Sample> {
             all.into_iter().map(|(_, _, s)| s).collect()
         }
     }
+}
+
+/// [`merge_samples`] for samples with start timestamps (`starts[i]` is
+/// aligned with `parts[i]`): each kept sample keeps its own start.
+fn merge_samples_with_starts(parts: &[Vec<Sample>], starts: &[Vec<Option<i64>>]) -> (Vec<Sample>, Vec<Option<i64>>) {
+    let mut all: Vec<(i64, usize, Sample, Option<i64>)> = parts
+        .iter()
+        .zip(starts)
+        .enumerate()
+        .flat_map(|(i, (p, st))| p.iter().enumerate().map(move |(j, s)| (s.t, i, *s, st.get(j).copied().flatten())))
+        .collect();
+    all.sort_by_key(|&(t, i, _, _)| (t, i));
+    all.dedup_by_key(|x| x.0);
+    all.into_iter().map(|(_, _, s, st)| (s, st)).unzip()
 }
 
 /// Prometheus's default block ranges: `min`, `min*step`, ... (`steps`
@@ -310,6 +339,34 @@ mod tests {
         assert_eq!(blocks_beyond_retention(&bs, 0, 150), vec!["b", "a"]);
         // The newest block is never deleted for size.
         assert!(blocks_beyond_retention(&bs[2..], 0, 1).is_empty());
+    }
+
+    #[test]
+    fn compaction_keeps_start_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Labels::from_pairs([("__name__", "c_total")]);
+        let write = |ts: &[i64], st: &[Option<i64>], v: f64| {
+            let mut w = BlockWriter::new_unbounded(dir.path()).unwrap();
+            let samples: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, v)).collect();
+            w.add_series_samples_with_starts(&l, &samples, st).unwrap();
+            let m = w.finish().unwrap();
+            Block::open(&dir.path().join(&m.ulid)).unwrap()
+        };
+        let a = write(&[10, 20, 30], &[Some(5), Some(5), None], 1.0);
+        let b = write(&[30, 40], &[Some(25), Some(30)], 2.0);
+        assert_eq!(a.meta().stats.num_start_timestamps, 2);
+        let m = compact(&[&a, &b], dir.path()).unwrap();
+        assert_eq!(m.stats.num_start_timestamps, 3);
+        let c = Block::open(&dir.path().join(&m.ulid)).unwrap();
+        assert!(c.has_start_timestamps());
+        let s = c.all_series().unwrap();
+        let mut it = c.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
+        let mut got = Vec::new();
+        while let Some(x) = it.next().unwrap() {
+            got.push((x.t, x.v, it.start_timestamp()));
+        }
+        // At t=30 the earlier block wins, with its own (absent) start.
+        assert_eq!(got, [(10, 1.0, Some(5)), (20, 1.0, Some(5)), (30, 1.0, None), (40, 2.0, Some(30))]);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! visible; the head keeps recent data (open chunks in memory, full chunks
 //! mapped from disk) and is persisted into 2h [`Block`]s, which are merged
 //! and expired in the background or by [`Db::compact`]. Reads go through
-//! [`model::Queryable`], merging blocks and head. See `ARCHITECTURE.md`.
+//! [`model::Queryable`], merging blocks and head. Samples may carry start
+//! timestamps ([`Appender::append_with_start`]), kept through the WAL,
+//! blocks and compaction and read back with
+//! [`model::SampleIter::start_timestamp`]. See `ARCHITECTURE.md`.
 //!
 //! ```
 //! use model::{collect_range, Labels, Matcher, Queryable, SelectHints};

@@ -18,6 +18,11 @@ pub struct MergeIter<'a> {
     iters: Vec<Box<dyn SampleIter + 'a>>,
     peeked: Vec<Option<Sample>>,
     started: bool,
+    /// Start timestamp of the sample last returned (from the iterator that
+    /// gave it).
+    cur_st: Option<i64>,
+    /// Whether some source has start timestamps (else they are not asked).
+    with_starts: bool,
 }
 
 impl std::fmt::Debug for MergeIter<'_> {
@@ -30,7 +35,8 @@ impl<'a> MergeIter<'a> {
     /// Merges `iters`.
     pub fn new(iters: Vec<Box<dyn SampleIter + 'a>>) -> Self {
         let n = iters.len();
-        MergeIter { iters, peeked: vec![None; n], started: false }
+        let with_starts = iters.iter().any(|i| i.has_start_timestamps());
+        MergeIter { iters, peeked: vec![None; n], started: false, cur_st: None, with_starts }
     }
 
     fn start(&mut self) -> Result<(), StorageError> {
@@ -52,7 +58,12 @@ impl<'a> MergeIter<'a> {
                 }
             }
         }
-        let Some((_, s)) = best else { return Ok(None) };
+        self.cur_st = None;
+        let Some((winner, s)) = best else { return Ok(None) };
+        if self.with_starts {
+            // Each iterator's last returned sample is its peeked one.
+            self.cur_st = self.iters[winner].start_timestamp();
+        }
         for i in 0..self.iters.len() {
             if self.peeked[i].is_some_and(|p| p.t == s.t) {
                 self.peeked[i] = self.iters[i].next()?;
@@ -76,6 +87,14 @@ impl SampleIter for MergeIter<'_> {
             }
         }
         self.pop_min()
+    }
+
+    fn start_timestamp(&self) -> Option<i64> {
+        self.cur_st
+    }
+
+    fn has_start_timestamps(&self) -> bool {
+        self.with_starts
     }
 }
 
@@ -185,6 +204,26 @@ mod tests {
         let ts: Vec<i64> = got.iter().map(|s| s.t).collect();
         assert_eq!(ts, [1, 2, 3, 5, 6]);
         assert_eq!(got[2].v, 1.0, "first source wins on a shared timestamp");
+    }
+
+    #[test]
+    fn merge_keeps_start_timestamps_of_the_winning_source() {
+        use model::StartIter;
+        let a = VecIter::new(vec![Sample::new(1, 1.0), Sample::new(3, 1.0)]);
+        let b = VecIter::new(vec![Sample::new(2, 2.0), Sample::new(3, 2.0), Sample::new(4, 2.0)]);
+        let mut m = MergeIter::new(vec![
+            Box::new(StartIter::new(a, vec![(3, -3)])),
+            Box::new(StartIter::new(b, vec![(2, -2), (3, -30), (4, -4)])),
+        ]);
+        assert!(m.has_start_timestamps());
+        let mut got = Vec::new();
+        while let Some(s) = m.next().unwrap() {
+            got.push((s.t, m.start_timestamp()));
+        }
+        assert_eq!(got, [(1, None), (2, Some(-2)), (3, Some(-3)), (4, Some(-4))]);
+        assert_eq!(m.start_timestamp(), None);
+        let plain = MergeIter::new(vec![Box::new(VecIter::new(vec![Sample::new(1, 1.0)]))]);
+        assert!(!plain.has_start_timestamps());
     }
 
     #[test]

@@ -12,7 +12,13 @@
 //!   survive);
 //! - `3` commit: a series section followed by a samples section (each
 //!   without its kind byte), written as one record so that a commit is
-//!   all-or-nothing on recovery.
+//!   all-or-nothing on recovery;
+//! - `4` commit with start timestamps: as `3`, followed by a start section:
+//!   `count: uvarint`, then per entry `index: uvarint` (the sample's
+//!   position in the samples section, strictly increasing) and
+//!   `t - st: varint` (how long before its sample the counter started).
+//!   Commits without start timestamps are still written as `3`, so WALs
+//!   stay readable by older versions unless start timestamps are used.
 
 use crate::encoding::{DecodeError, Decbuf, Encbuf};
 use model::{Label, Labels};
@@ -37,6 +43,15 @@ pub struct RefSample {
     pub v: f64,
 }
 
+/// The start timestamp of a sample in a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleStart {
+    /// Position of the sample in the record's samples.
+    pub sample: usize,
+    /// Its start timestamp, ms.
+    pub st: i64,
+}
+
 /// The kind byte opening a payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -47,6 +62,8 @@ pub enum RecordKind {
     Samples = 2,
     /// Series then samples of one commit.
     Commit = 3,
+    /// Series, samples and start timestamps of one commit.
+    CommitWithStarts = 4,
 }
 
 /// A payload that does not decode.
@@ -86,6 +103,30 @@ pub fn encode_commit(series: &[RefSeries], samples: &[RefSample], buf: &mut Encb
     put_samples(samples, buf);
 }
 
+/// Encodes one commit whose samples may have start timestamps (`starts`:
+/// sorted by sample position, each position below `samples.len()`). Without
+/// start timestamps this is exactly [`encode_commit`].
+pub fn encode_commit_with_starts(
+    series: &[RefSeries],
+    samples: &[RefSample],
+    starts: &[SampleStart],
+    buf: &mut Encbuf,
+) {
+    if starts.is_empty() {
+        return encode_commit(series, samples, buf);
+    }
+    buf.reset();
+    buf.put_u8(RecordKind::CommitWithStarts as u8);
+    put_series(series, buf);
+    put_samples(samples, buf);
+    buf.put_uvarint(starts.len() as u64);
+    for s in starts {
+        let t = samples.get(s.sample).map_or(0, |x| x.t);
+        buf.put_uvarint(s.sample as u64);
+        buf.put_varint(t.wrapping_sub(s.st));
+    }
+}
+
 fn put_series(series: &[RefSeries], buf: &mut Encbuf) {
     buf.put_uvarint(series.len() as u64);
     for s in series {
@@ -116,6 +157,19 @@ pub fn decode(
     series: &mut Vec<RefSeries>,
     samples: &mut Vec<RefSample>,
 ) -> Result<RecordKind, RecordError> {
+    let mut starts = Vec::new();
+    decode_with_starts(payload, series, samples, &mut starts)
+}
+
+/// Decodes a payload like [`decode`], also appending the start timestamps
+/// of a [`RecordKind::CommitWithStarts`] record to `starts` (their sample
+/// positions count from the first sample this payload added).
+pub fn decode_with_starts(
+    payload: &[u8],
+    series: &mut Vec<RefSeries>,
+    samples: &mut Vec<RefSample>,
+    starts: &mut Vec<SampleStart>,
+) -> Result<RecordKind, RecordError> {
     let mut d = Decbuf::new(payload);
     if d.is_empty() {
         return Err(RecordError::Empty);
@@ -124,13 +178,18 @@ pub fn decode(
         1 => RecordKind::Series,
         2 => RecordKind::Samples,
         3 => RecordKind::Commit,
+        4 => RecordKind::CommitWithStarts,
         k => return Err(RecordError::UnknownKind(k)),
     };
-    if matches!(kind, RecordKind::Series | RecordKind::Commit) {
+    if matches!(kind, RecordKind::Series | RecordKind::Commit | RecordKind::CommitWithStarts) {
         get_series(&mut d, series)?;
     }
-    if matches!(kind, RecordKind::Samples | RecordKind::Commit) {
+    let first_sample = samples.len();
+    if matches!(kind, RecordKind::Samples | RecordKind::Commit | RecordKind::CommitWithStarts) {
         get_samples(&mut d, samples)?;
+    }
+    if kind == RecordKind::CommitWithStarts {
+        get_starts(&mut d, &samples[first_sample..], starts)?;
     }
     if !d.is_empty() {
         return Err(d.invalid(format!("{} trailing bytes", d.remaining())).into());
@@ -181,6 +240,27 @@ fn get_samples(d: &mut Decbuf<'_>, out: &mut Vec<RefSample>) -> Result<(), Decod
     Ok(())
 }
 
+fn get_starts(d: &mut Decbuf<'_>, samples: &[RefSample], out: &mut Vec<SampleStart>) -> Result<(), DecodeError> {
+    // Each entry takes at least 2 bytes.
+    let n = d.uvarint_len(2)?;
+    if n > samples.len() {
+        return Err(d.invalid(format!("{n} start timestamps for {} samples", samples.len())));
+    }
+    out.reserve(n);
+    let mut next_min = 0usize;
+    for _ in 0..n {
+        let at = d.offset();
+        let i = usize::try_from(d.uvarint()?).unwrap_or(usize::MAX);
+        if i < next_min || i >= samples.len() {
+            return Err(DecodeError::invalid(at, format!("start timestamp for sample {i} out of order or out of range ({} samples)", samples.len())));
+        }
+        next_min = i + 1;
+        let st = samples[i].t.wrapping_sub(d.varint()?);
+        out.push(SampleStart { sample: i, st });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,8 +295,36 @@ mod tests {
 
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let (mut s, mut x) = (Vec::new(), Vec::new());
+            let (mut s, mut x, mut st) = (Vec::new(), Vec::new(), Vec::new());
             let _ = decode(&bytes, &mut s, &mut x);
+            let _ = decode_with_starts(&bytes, &mut s, &mut x, &mut st);
+        }
+
+        #[test]
+        fn commit_with_starts_round_trips(
+            series in proptest::collection::vec((any::<u64>(), arb_labels()), 0..3),
+            samples in proptest::collection::vec((any::<u64>(), any::<i64>(), any::<u64>(), proptest::option::of(any::<i64>())), 0..20),
+        ) {
+            let series: Vec<RefSeries> = series.into_iter()
+                .map(|(r, l)| RefSeries { series_ref: r, labels: l }).collect();
+            let refs: Vec<RefSample> = samples.iter()
+                .map(|&(r, t, v, _)| RefSample { series_ref: r, t, v: f64::from_bits(v) }).collect();
+            let starts: Vec<SampleStart> = samples.iter().enumerate()
+                .filter_map(|(i, x)| x.3.map(|st| SampleStart { sample: i, st })).collect();
+            let mut buf = Encbuf::new();
+            encode_commit_with_starts(&series, &refs, &starts, &mut buf);
+            // Records decode after whatever the caller already collected.
+            let (mut s2, mut x2, mut st2) = (Vec::new(), vec![RefSample { series_ref: 0, t: 0, v: 0.0 }], Vec::new());
+            let kind = decode_with_starts(buf.get(), &mut s2, &mut x2, &mut st2).unwrap();
+            let want = if starts.is_empty() { RecordKind::Commit } else { RecordKind::CommitWithStarts };
+            prop_assert_eq!(kind, want);
+            prop_assert_eq!(&s2, &series);
+            prop_assert_eq!(x2.len(), refs.len() + 1);
+            prop_assert_eq!(&st2, &starts);
+            // The plain decoder reads it too, without the start timestamps.
+            let (mut s3, mut x3) = (Vec::new(), Vec::new());
+            prop_assert_eq!(decode(buf.get(), &mut s3, &mut x3).unwrap(), want);
+            prop_assert_eq!(x3.len(), refs.len());
         }
     }
 
@@ -232,6 +340,18 @@ mod tests {
         assert_eq!(decode(buf.get(), &mut s, &mut x).unwrap(), RecordKind::Samples);
         assert_eq!(x, vec![RefSample { series_ref: 7, t: -5, v: 1.5 }]);
         assert!(matches!(decode(&[9], &mut s, &mut x), Err(RecordError::UnknownKind(9))));
+        // Start timestamps pointing past the samples, or out of order.
+        let one = [RefSample { series_ref: 7, t: 100, v: 1.0 }];
+        encode_commit_with_starts(&[], &one, &[SampleStart { sample: 0, st: 40 }], &mut buf);
+        let mut st = Vec::new();
+        decode_with_starts(buf.get(), &mut s, &mut x, &mut st).unwrap();
+        assert_eq!(st, vec![SampleStart { sample: 0, st: 40 }]);
+        let mut bad = buf.get().to_vec();
+        let n = bad.len();
+        bad[n - 2] = 1; // index 1 of 1 sample
+        assert!(matches!(decode_with_starts(&bad, &mut s, &mut x, &mut st), Err(RecordError::Decode(_))));
+        encode_commit_with_starts(&[], &one, &[SampleStart { sample: 0, st: 40 }, SampleStart { sample: 0, st: 40 }], &mut buf);
+        assert!(matches!(decode_with_starts(buf.get(), &mut s, &mut x, &mut st), Err(RecordError::Decode(_))));
         assert!(matches!(decode(&[], &mut s, &mut x), Err(RecordError::Empty)));
     }
 }

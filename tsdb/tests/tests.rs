@@ -7,4 +7,5 @@ mod common;
 mod crash;
 mod prop;
 mod reopen;
+mod starts;
 mod wal;

@@ -35,18 +35,41 @@ pub(crate) struct Points {
     buf: Rc<[Sample]>,
     lo: usize,
     hi: usize,
+    /// Start timestamps aligned with `buf` (0: none), when the series has
+    /// any.
+    st: Option<Rc<[i64]>>,
 }
 
 impl Points {
     /// `buf[lo..hi]`, shared.
     fn shared(buf: &Rc<[Sample]>, lo: usize, hi: usize) -> Self {
-        Points { buf: Rc::clone(buf), lo, hi }
+        Points { buf: Rc::clone(buf), lo, hi, st: None }
     }
 
     /// Points built for this window only.
     pub fn owned(v: Vec<Sample>) -> Self {
         let hi = v.len();
-        Points { buf: Rc::from(v), lo: 0, hi }
+        Points { buf: Rc::from(v), lo: 0, hi, st: None }
+    }
+
+    /// `buf[lo..hi]` with the start timestamps `st` (aligned with `buf`).
+    fn shared_with_starts(buf: &Rc<[Sample]>, st: &Rc<[i64]>, lo: usize, hi: usize) -> Self {
+        Points { buf: Rc::clone(buf), lo, hi, st: Some(Rc::clone(st)) }
+    }
+
+    /// The non-stale samples of `window` with their start timestamps
+    /// (`st` is aligned with `window`).
+    fn owned_with_starts(window: &[Sample], st: &[i64]) -> Self {
+        let (v, st): (Vec<Sample>, Vec<i64>) = window.iter().zip(st).filter(|(s, _)| !is_stale_nan(s.v)).map(|(s, st)| (*s, *st)).unzip();
+        let hi = v.len();
+        Points { buf: Rc::from(v), lo: 0, hi, st: Some(Rc::from(st)) }
+    }
+
+    /// The start timestamps of the points (0: none), when the series has
+    /// any. Only windows of raw series carry them: subqueries and other
+    /// computed points do not pass start timestamps on.
+    pub fn starts(&self) -> Option<&[i64]> {
+        self.st.as_ref().map(|st| &st[self.lo..self.hi])
     }
 }
 
@@ -90,6 +113,9 @@ pub(crate) struct Ctx<'o> {
     data: HashMap<usize, SeriesData>,
     /// Per selector, per loaded series: whether it holds a stale marker.
     has_stale: HashMap<usize, Vec<bool>>,
+    /// Per selector, per loaded series: start timestamps aligned with its
+    /// samples (0: none), for series that have any.
+    starts: HashMap<usize, Vec<Option<Rc<[i64]>>>>,
     deadline: Instant,
     samples: usize,
     pub annotations: Vec<Annotation>,
@@ -274,7 +300,7 @@ impl<'o> Ctx<'o> {
         }
         let n_steps = (self.end - self.start) / self.step.max(1);
         let mut loaded = 0usize;
-        let mut reader = SeriesReader::default();
+        let mut reader = SeriesReader { read_starts: self.opts.use_start_timestamps, ..Default::default() };
         for (vs, info) in selectors {
             let k = key(vs);
             if self.data.contains_key(&k) {
@@ -302,7 +328,7 @@ impl<'o> Ctx<'o> {
             reader.steps = (!info && thin.contains(&k)).then(|| (self.selector_time(vs, self.start), self.step, n_steps));
             let mut series = querier.select(&hints, &matchers)?;
             let parts = if store.parallel_queriers() { self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1) } else { 1 };
-            let mut others: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
+            let mut others: Vec<Vec<ReadSeries>> = Vec::new();
             if parts > 1 {
                 // Other threads read the later parts of the list, each through
                 // its own querier (series iterators need not be `Send`).
@@ -310,26 +336,26 @@ impl<'o> Ctx<'o> {
                 let budget = self.opts.max_samples;
                 let r = &reader;
                 let (mint, maxt, hints, matchers) = (mint, maxt, &hints, &matchers);
-                let own: Result<Vec<Vec<(Labels, Vec<Sample>)>>, StorageError> = std::thread::scope(|sc| {
+                let own: Result<Vec<Vec<ReadSeries>>, StorageError> = std::thread::scope(|sc| {
                     let handles: Vec<_> = (1..parts)
                         .map(|p| {
                             let part = p * n / parts..(p + 1) * n / parts;
                             sc.spawn(move || r.read_part(store, mint, maxt, hints, matchers, part, budget))
                         })
                         .collect();
-                    let mut local = SeriesReader { lo: r.lo, hi: r.hi, steps: r.steps, ..Default::default() };
+                    let mut local = SeriesReader { lo: r.lo, hi: r.hi, steps: r.steps, read_starts: r.read_starts, ..Default::default() };
                     let mut first = Vec::new();
                     let mut err = None;
                     for s in series.iter_mut().take(n / parts) {
                         match local.read(&mut *s.samples) {
-                            Ok(v) => first.push(v.to_vec()),
+                            Ok((v, st)) => first.push((v.to_vec(), st.to_vec())),
                             Err(e) => {
                                 err = Some(e);
                                 break;
                             }
                         }
                     }
-                    let mut out = vec![first.into_iter().map(|v| (Labels::empty(), v)).collect::<Vec<_>>()];
+                    let mut out = vec![first.into_iter().map(|(v, st)| (Labels::empty(), v, st)).collect::<Vec<_>>()];
                     for h in handles {
                         match h.join() {
                             Ok(Ok(v)) => out.push(v),
@@ -349,30 +375,32 @@ impl<'o> Ctx<'o> {
             }
             let mut out = Vec::new();
             let mut stale = Vec::new();
+            let mut starts: Vec<Option<Rc<[i64]>>> = Vec::new();
             // Results of the other threads, by position in `series`; a
             // series whose labels differ there (the storage changed between
             // the selections) is read here instead.
             let mut pos = 0usize;
-            let mut done: Vec<Option<Vec<Sample>>> = Vec::new();
+            let mut done: Vec<Option<(Vec<Sample>, Vec<i64>)>> = Vec::new();
             if parts > 1 {
                 done.resize_with(series.len(), || None);
                 for (p, part) in others.into_iter().enumerate() {
                     let offset = p * series.len() / parts;
-                    for (j, (labels, samples)) in part.into_iter().enumerate() {
+                    for (j, (labels, samples, st)) in part.into_iter().enumerate() {
                         let i = offset + j;
                         if p == 0 || series.get(i).is_some_and(|s| s.labels == labels) {
                             if let Some(slot) = done.get_mut(i) {
-                                *slot = Some(samples);
+                                *slot = Some((samples, st));
                             }
                         }
                     }
                 }
             }
             for mut s in series {
-                let samples: &[Sample] = match done.get_mut(pos).and_then(Option::take) {
-                    Some(v) => {
+                let (samples, st): (&[Sample], &[i64]) = match done.get_mut(pos).and_then(Option::take) {
+                    Some((v, st)) => {
                         reader.kept = v;
-                        &reader.kept
+                        reader.kept_st = st;
+                        (&reader.kept, &reader.kept_st)
                     }
                     None => reader.read(&mut *s.samples)?,
                 };
@@ -383,6 +411,7 @@ impl<'o> Ctx<'o> {
                 }
                 if !samples.is_empty() {
                     stale.push(samples.iter().any(|x| is_stale_nan(x.v)));
+                    starts.push((!st.is_empty()).then(|| Rc::from(st)));
                     out.push((s.labels, Rc::from(samples)));
                 }
             }
@@ -391,6 +420,9 @@ impl<'o> Ctx<'o> {
             }
             self.data.insert(k, out);
             self.has_stale.insert(k, stale);
+            if starts.iter().any(Option::is_some) {
+                self.starts.insert(k, starts);
+            }
         }
         Ok(())
     }
@@ -546,6 +578,11 @@ impl<'o> Ctx<'o> {
         let wf = functions::WindowFn::from_name(func)?;
         let Some(Expr::Matrix { selector, range, .. }) = args.first() else { return None };
         let k = key(selector);
+        // Series with start timestamps take the general path, which reads
+        // them (see `functions::uses_starts`).
+        if functions::uses_starts(func) && self.starts.contains_key(&k) {
+            return None;
+        }
         let data = self.data.get(&k)?;
         let n = usize::try_from((self.end - self.start) / self.step).ok()?.checked_add(1)?;
         if data.len().saturating_mul(n) > STEP_TABLE_MAX {
@@ -648,6 +685,33 @@ impl<'o> Ctx<'o> {
         Ok(out)
     }
 
+    /// `start_timestamp(selector)`: for each series with a sample as of
+    /// the selector's time (within the lookback delta), the start timestamp
+    /// of that sample in seconds (0 when it has none).
+    pub(crate) fn vector_selector_starts(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<El>, EvalError> {
+        let ts = self.selector_time(vs, t);
+        let lookback = self.lookback;
+        let k = key(vs);
+        let mut out = Vec::new();
+        if let Some(data) = self.data.get(&k) {
+            let starts = self.starts.get(&k);
+            for (i, (labels, samples)) in data.iter().enumerate() {
+                let idx = samples.partition_point(|s| s.t <= ts);
+                if idx == 0 {
+                    continue;
+                }
+                let s = samples[idx - 1];
+                if s.t <= ts - lookback || is_stale_nan(s.v) {
+                    continue;
+                }
+                let st = starts.and_then(|v| v.get(i)).and_then(Option::as_ref).and_then(|st| st.get(idx - 1)).copied().unwrap_or(0);
+                out.push(El { labels: labels.clone(), v: st as f64 / 1000.0, drop_name: true, src_t: s.t });
+            }
+        }
+        self.check_limits(out.len(), "query execution")?;
+        Ok(out)
+    }
+
     /// Evaluates a range-vector argument at `t`.
     pub fn range_arg(&mut self, e: &Expr, t: i64) -> Result<RangeArg, EvalError> {
         match e {
@@ -662,6 +726,7 @@ impl<'o> Ctx<'o> {
                 let k = key(selector);
                 if let Some(data) = self.data.get(&k) {
                     let stale = self.has_stale.get(&k);
+                    let starts = self.starts.get(&k);
                     let mut new_lo = self.cursors.remove(&(k, 1)).unwrap_or_else(|| vec![0; data.len()]);
                     let mut new_hi = self.cursors.remove(&(k, 2)).unwrap_or_else(|| vec![0; data.len()]);
                     series.reserve(data.len());
@@ -672,8 +737,14 @@ impl<'o> Ctx<'o> {
                         new_hi[i] = hi;
                         let window = &samples[lo..hi];
                         let may_be_stale = stale.and_then(|v| v.get(i)).copied().unwrap_or(true);
+                        let st = starts.and_then(|v| v.get(i)).and_then(Option::as_ref);
                         let points = if may_be_stale && window.iter().any(|s| is_stale_nan(s.v)) {
-                            Points::owned(window.iter().filter(|s| !is_stale_nan(s.v)).copied().collect())
+                            match st {
+                                Some(st) => Points::owned_with_starts(window, &st[lo..hi]),
+                                None => Points::owned(window.iter().filter(|s| !is_stale_nan(s.v)).copied().collect()),
+                            }
+                        } else if let Some(st) = st {
+                            Points::shared_with_starts(samples, st, lo, hi)
                         } else {
                             Points::shared(samples, lo, hi)
                         };
@@ -917,14 +988,42 @@ struct SeriesReader {
     steps: Option<(i64, i64, i64)>,
     scratch: Vec<Sample>,
     kept: Vec<Sample>,
+    /// Whether to read start timestamps (see
+    /// [`EngineOptions::use_start_timestamps`]).
+    read_starts: bool,
+    /// Start timestamps aligned with `scratch` / `kept` (0: none); empty
+    /// when the series has none.
+    st_scratch: Vec<i64>,
+    kept_st: Vec<i64>,
 }
+
+/// A series read on another thread: labels, samples, start timestamps
+/// (aligned with the samples, empty when the series has none).
+type ReadSeries = (Labels, Vec<Sample>, Vec<i64>);
 
 impl SeriesReader {
     /// The needed samples of one series (thinned to the steps' picks for
-    /// step-only selectors).
-    fn read(&mut self, it: &mut dyn model::SampleIter) -> Result<&[Sample], StorageError> {
+    /// step-only selectors) and their start timestamps (aligned with the
+    /// samples, 0 for none; empty when the series has none).
+    fn read(&mut self, it: &mut dyn model::SampleIter) -> Result<(&[Sample], &[i64]), StorageError> {
         self.scratch.clear();
-        if let Some(x) = it.seek(self.lo)? {
+        self.st_scratch.clear();
+        if self.read_starts && it.has_start_timestamps() {
+            // Sample by sample: the start timestamp belongs to the sample
+            // just read.
+            let mut cur = it.seek(self.lo)?;
+            while let Some(x) = cur {
+                if x.t > self.hi {
+                    break;
+                }
+                self.scratch.push(x);
+                self.st_scratch.push(it.start_timestamp().unwrap_or(0));
+                cur = it.next()?;
+            }
+            if self.st_scratch.iter().all(|&st| st == 0) {
+                self.st_scratch.clear();
+            }
+        } else if let Some(x) = it.seek(self.lo)? {
             if x.t <= self.hi {
                 self.scratch.push(x);
                 it.read_until(self.hi, &mut self.scratch)?;
@@ -933,10 +1032,20 @@ impl SeriesReader {
         match self.steps {
             Some((base, step, n)) => {
                 self.kept.clear();
-                keep_step_samples(&self.scratch, base, step, n, &mut self.kept);
-                Ok(&self.kept)
+                self.kept_st.clear();
+                if self.st_scratch.is_empty() {
+                    keep_step_samples(&self.scratch, base, step, n, &mut self.kept);
+                } else {
+                    let (samples, sts) = (&self.scratch, &self.st_scratch);
+                    let (kept, kept_st) = (&mut self.kept, &mut self.kept_st);
+                    step_picks(samples, base, step, n, |i| {
+                        kept.push(samples[i]);
+                        kept_st.push(sts[i]);
+                    });
+                }
+                Ok((&self.kept, &self.kept_st))
             }
-            None => Ok(&self.scratch),
+            None => Ok((&self.scratch, &self.st_scratch)),
         }
     }
 
@@ -952,19 +1061,20 @@ impl SeriesReader {
         matchers: &[model::Matcher],
         part: std::ops::Range<usize>,
         budget: usize,
-    ) -> Result<Vec<(Labels, Vec<Sample>)>, StorageError> {
+    ) -> Result<Vec<ReadSeries>, StorageError> {
         let querier = store.querier(mint, maxt)?;
-        let mut local = SeriesReader { lo: self.lo, hi: self.hi, steps: self.steps, ..Default::default() };
+        let mut local = SeriesReader { lo: self.lo, hi: self.hi, steps: self.steps, read_starts: self.read_starts, ..Default::default() };
         let mut out = Vec::with_capacity(part.len());
         let mut total = 0usize;
         for s in querier.select(hints, matchers)?.into_iter().skip(part.start).take(part.len()) {
             let mut s = s;
-            let v = local.read(&mut *s.samples)?.to_vec();
+            let (v, st) = local.read(&mut *s.samples)?;
+            let (v, st) = (v.to_vec(), st.to_vec());
             total += v.len();
             if total > budget {
                 return Err(StorageError::Limit("query processing would load too many samples into memory".into()));
             }
-            out.push((s.labels, v));
+            out.push((s.labels, v, st));
         }
         Ok(out)
     }
@@ -1017,6 +1127,11 @@ fn step_only_nodes(e: &Expr, sels: &mut Vec<usize>, calls: &mut Vec<usize>) {
 /// picks at some step `base + j * step`, `j` in `0..=n`: the last sample
 /// at or before the step. Others can never be the answer at any step.
 fn keep_step_samples(samples: &[Sample], base: i64, step: i64, n: i64, out: &mut Vec<Sample>) {
+    step_picks(samples, base, step, n, |i| out.push(samples[i]));
+}
+
+/// Calls `keep` with the index of every sample [`keep_step_samples`] keeps.
+fn step_picks(samples: &[Sample], base: i64, step: i64, n: i64, mut keep: impl FnMut(usize)) {
     let last = base.saturating_add(n.saturating_mul(step));
     // The first step at or after the current sample; steps only move
     // forward, so this walks at most `n` steps over the whole series.
@@ -1030,7 +1145,7 @@ fn keep_step_samples(samples: &[Sample], base: i64, step: i64, n: i64, out: &mut
         }
         let next_t = samples.get(i + 1).map_or(i64::MAX, |x| x.t);
         if ts < next_t {
-            out.push(*s);
+            keep(i);
         }
     }
 }
@@ -1115,6 +1230,7 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
         lookback: duration_ms(opts.lookback_delta),
         data: HashMap::new(),
         has_stale: HashMap::new(),
+        starts: HashMap::new(),
         deadline: Instant::now() + opts.timeout,
         samples: 0,
         annotations: Vec::new(),
@@ -1340,6 +1456,52 @@ mod tests {
         }
         let limited = super::super::Engine::new(EngineOptions { parallelism: 2, max_samples: 5_000, ..EngineOptions::default() });
         assert!(matches!(limited.range_query(&store, "m_total", 0, 600_000, 60_000), Err(EvalError::TooManySamples(_))));
+    }
+
+    /// Start timestamps (issue 3) survive parallel loading and the
+    /// thinning of step-only selectors: results equal one thread's and an
+    /// instant query's at each step.
+    #[test]
+    fn start_timestamps_through_parallel_and_thinned_loading() {
+        let store = model::mem::MemStore::new();
+        for i in 0..2200i64 {
+            let l = Labels::from_pairs([("__name__", "c_total".to_string()), ("a", (i % 5).to_string()), ("i", i.to_string())]);
+            for k in 0..40i64 {
+                let t = k * 15_000 + (i * 13) % 4_000;
+                // Every third series has starts: a cumulative counter that
+                // restarts every 10 samples.
+                let st = (i % 3 == 0).then(|| (k / 10) * 150_000 + 1);
+                store.append_with_start(&l, t, (k * (i % 7 + 1)) as f64, st);
+            }
+        }
+        let store = Parallel(store);
+        let one = super::super::Engine::new(EngineOptions { parallelism: 1, ..EngineOptions::default() });
+        let three = super::super::Engine::new(EngineOptions { parallelism: 3, ..EngineOptions::default() });
+        for q in ["sum by (a) (start_timestamp(c_total))", "sum by (a) (resets(c_total[2m]))", "sum by (a) (increase(c_total[2m]))"] {
+            let a = one.range_query(&store.0, q, 60_000, 600_000, 45_000).unwrap();
+            let b = three.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
+            let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else { panic!("{q}: not matrices") };
+            assert_eq!(a.len(), 5, "{q}");
+            assert_eq!(a.len(), b.len(), "{q}");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.labels, y.labels, "{q}");
+                assert!(x.points.iter().zip(&y.points).all(|(p, r)| p.bit_eq(r)), "{q} {}", x.labels);
+                for p in &x.points {
+                    let inst = one.instant_query(&store, q, p.t).unwrap();
+                    let Value::Vector(v) = inst.value else { panic!("{q}: not a vector") };
+                    let got = v.iter().find(|s| s.labels == x.labels).map(|s| s.value.to_bits());
+                    assert_eq!(got, Some(p.v.to_bits()), "{q} {} at {}", x.labels, p.t);
+                }
+            }
+        }
+        // The starts are really used: values never drop, so every reset
+        // comes from a start timestamp.
+        let r = one.instant_query(&store, "sum(resets(c_total[2m]))", 330_000).unwrap();
+        let Value::Vector(v) = r.value else { panic!("not a vector") };
+        assert!(v[0].value > 0.0);
+        let r = one.instant_query(&store, "sum(start_timestamp(c_total))", 300_000).unwrap();
+        let Value::Vector(v) = r.value else { panic!("not a vector") };
+        assert!(v[0].value > 0.0);
     }
 
     proptest! {

@@ -36,6 +36,13 @@ pub struct EngineOptions {
     /// calling thread included; 1 reads everything on the calling thread).
     /// Default: the available parallelism, at most 4.
     pub parallelism: usize,
+    /// Read the start timestamps storages keep with samples (Prometheus's
+    /// `use-start-timestamps`): `rate`, `increase`, `irate` and `resets`
+    /// then also see resets and counter starts they imply, and
+    /// `start_timestamp()` returns them. Series without start timestamps
+    /// evaluate the same either way. When off, start timestamps are not
+    /// read and `start_timestamp()` gives 0. Default: on.
+    pub use_start_timestamps: bool,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +55,7 @@ impl Default for EngineOptions {
             delayed_name_removal: true,
             parse: ParseOptions::default(),
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            use_start_timestamps: true,
         }
     }
 }

@@ -17,6 +17,15 @@ pub trait TestStorage {
     /// Adds one float sample. Within a `load` block samples arrive series by
     /// series, each in time order; a later block may add later samples.
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), String>;
+    /// Adds one float sample with an optional start timestamp (ms), from
+    /// an `@st` line (FORMAT.md 3.4). Storages that cannot keep start
+    /// timestamps refuse samples that have one.
+    fn append_with_start(&mut self, labels: &Labels, t: i64, v: f64, st: Option<i64>) -> Result<(), String> {
+        match st {
+            None => self.append(labels, t, v),
+            Some(_) => Err("this storage does not keep start timestamps".into()),
+        }
+    }
     /// Called after each `load` block, before any query (a storage with
     /// an appender commits here).
     fn commit(&mut self) -> Result<(), String> {
@@ -29,6 +38,10 @@ pub trait TestStorage {
 impl TestStorage for model::mem::MemStore {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), String> {
         model::mem::MemStore::append(self, labels, t, v);
+        Ok(())
+    }
+    fn append_with_start(&mut self, labels: &Labels, t: i64, v: f64, st: Option<i64>) -> Result<(), String> {
+        model::mem::MemStore::append_with_start(self, labels, t, v, st);
         Ok(())
     }
     fn queryable(&self) -> &dyn Queryable {
@@ -64,6 +77,76 @@ enum Item {
 struct SeriesLine {
     labels: Labels,
     values: Vec<Item>,
+    /// Start-timestamp offsets per position (from the `@st` line before
+    /// this one), relative to each sample's own timestamp.
+    starts: Option<Vec<Option<i64>>>,
+}
+
+/// A parsed `@st` line: labels and per-position offsets.
+#[derive(Debug, Clone)]
+struct StartLine {
+    labels: Labels,
+    offsets: Vec<Option<i64>>,
+    line: usize,
+}
+
+/// A duration with an optional sign (`-1m`, `+30s`, `0`).
+fn signed_dur(s: &str, line: usize) -> Result<i64, String> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let d = dur(body, line)?;
+    Ok(if neg { -d } else { d })
+}
+
+/// Expands one item of an `@st` line: `_`, `_xK`, `D`, `DxK`, `D+ExK` or
+/// `D-ExK`, where D and E are (possibly signed) durations.
+fn expand_start_item(tok: &str, line: usize) -> Result<Vec<Option<i64>>, String> {
+    if tok == "_" {
+        return Ok(vec![None]);
+    }
+    if let Some(k) = tok.strip_prefix("_x") {
+        let k: usize = k.parse().map_err(|_| format!("line {line}: bad start-timestamp item {tok:?}"))?;
+        return Ok(vec![None; k]);
+    }
+    let (body, k) = match tok.rfind('x') {
+        Some(i) => (&tok[..i], tok[i + 1..].parse::<usize>().map_err(|_| format!("line {line}: bad repeat in {tok:?}"))?),
+        None => (tok, 0),
+    };
+    // The operator between D and E is the first sign after position 0.
+    let split = body.char_indices().skip(1).find(|(_, c)| *c == '+' || *c == '-').map(|(i, _)| i);
+    let (d, e) = match split {
+        Some(i) => {
+            let e = signed_dur(&body[i + 1..], line)?;
+            (signed_dur(&body[..i], line)?, if &body[i..=i] == "-" { -e } else { e })
+        }
+        None => (signed_dur(body, line)?, 0),
+    };
+    let mut out = Vec::with_capacity(k + 1);
+    let mut off = d;
+    for _ in 0..=k {
+        out.push(Some(off));
+        off = off.checked_add(e).ok_or_else(|| format!("line {line}: start-timestamp offset overflows in {tok:?}"))?;
+    }
+    Ok(out)
+}
+
+/// Parses an `@st` line (FORMAT.md 3.4), or returns `None` for any other line.
+fn parse_start_line(s: &str, line: usize) -> Result<Option<StartLine>, String> {
+    let (lab, vals) = split_series(s).ok_or_else(|| format!("line {line}: bad series line"))?;
+    // Either `metric{..}@st` or a bare `metric@st` (split at the space).
+    let (lab, vals) = match (lab.strip_suffix("@st"), vals.strip_prefix("@st")) {
+        (Some(l), _) => (l, vals),
+        (None, Some(v)) if v.starts_with(char::is_whitespace) || v.is_empty() => (lab, v),
+        _ => return Ok(None),
+    };
+    let labels = parse_labels(lab, line)?;
+    let mut offsets = Vec::new();
+    for tok in value_tokens(vals) {
+        offsets.extend(expand_start_item(&tok, line)?);
+    }
+    Ok(Some(StartLine { labels, offsets, line }))
 }
 
 #[derive(Debug, Clone)]
@@ -241,15 +324,15 @@ fn parse_labels(s: &str, line: usize) -> Result<Labels, String> {
 fn parse_series_line(s: &str, line: usize) -> Result<Option<SeriesLine>, String> {
     let (lab, vals) = split_series(s).ok_or_else(|| format!("line {line}: bad series line"))?;
     if lab.ends_with("@st") || vals.starts_with("@st") {
-        // Start-timestamp lines are not supported by the model; skip them.
-        return Ok(None);
+        // Start-timestamp lines belong to load blocks (see parse_start_line).
+        return Err(format!("line {line}: unexpected start-timestamp line"));
     }
     let labels = parse_labels(lab, line)?;
     let mut values = Vec::new();
     for tok in value_tokens(vals) {
         values.extend(expand_item(&tok, line)?);
     }
-    Ok(Some(SeriesLine { labels, values }))
+    Ok(Some(SeriesLine { labels, values, starts: None }))
 }
 
 fn parse_go_number(s: &str) -> Option<f64> {
@@ -325,12 +408,37 @@ fn parse_script(text: &str) -> Result<Vec<Cmd>, String> {
             }
             let interval = dur(parts[1], lineno)?;
             let mut series = Vec::new();
+            let mut starts: Option<StartLine> = None;
             i += 1;
             while i < lines.len() && !lines[i].is_empty() {
-                if let Some(s) = parse_series_line(&lines[i], i + 1)? {
+                if let Some(st) = parse_start_line(&lines[i], i + 1)? {
+                    if let Some(prev) = starts {
+                        return Err(format!("line {}: start-timestamp line not followed by its sample line", prev.line));
+                    }
+                    starts = Some(st);
+                    i += 1;
+                    continue;
+                }
+                if let Some(mut s) = parse_series_line(&lines[i], i + 1)? {
+                    if let Some(st) = starts.take() {
+                        if st.labels != s.labels || st.offsets.len() != s.values.len() {
+                            return Err(format!(
+                                "line {}: start-timestamp line must be followed by the same series with as many positions ({} with {}, then {} with {})",
+                                st.line,
+                                st.labels,
+                                st.offsets.len(),
+                                s.labels,
+                                s.values.len()
+                            ));
+                        }
+                        s.starts = Some(st.offsets);
+                    }
                     series.push(s);
                 }
                 i += 1;
+            }
+            if let Some(st) = starts {
+                return Err(format!("line {}: start-timestamp line not followed by its sample line", st.line));
             }
             cmds.push(Cmd::Load { interval, lines: series, nhcb: first == "load_with_nhcb" });
         } else if first.starts_with("eval") {
@@ -617,6 +725,7 @@ fn engine() -> Engine {
         timeout: Duration::from_secs(100),
         default_subquery_step: Duration::from_secs(60),
         delayed_name_removal: true,
+        use_start_timestamps: true,
         ..EngineOptions::default()
     })
 }
@@ -779,7 +888,12 @@ pub fn run_script(text: &str, fname: &str, make: &dyn Fn() -> Box<dyn TestStorag
                     }
                     for (i, v) in l.values.iter().enumerate() {
                         if let Item::Float(v) = v {
-                            store.append(&l.labels, i as i64 * interval, *v).map_err(|e| format!("{fname}: loading {}: {e}", l.labels))?;
+                            let t = i as i64 * interval;
+                            let res = match l.starts.as_ref().and_then(|st| st[i]) {
+                                Some(off) => store.append_with_start(&l.labels, t, *v, Some(t + off)),
+                                None => store.append(&l.labels, t, *v),
+                            };
+                            res.map_err(|e| format!("{fname}: loading {}: {e}", l.labels))?;
                         }
                     }
                     if nhcb {
@@ -875,6 +989,23 @@ mod tests {
         assert_eq!(s.values[2], Item::Float(3.0));
         assert_eq!(s.values[3], Item::Missing);
         assert_eq!(s.values[6], Item::Float(-3.0));
+    }
+
+    #[test]
+    fn parses_start_timestamp_lines() {
+        let st = parse_start_line("m{a=\"b\"}@st _ -30s-1mx2 -59999msx1 _x2 +1m 0-1mx1 1ms", 1).unwrap().unwrap();
+        assert_eq!(st.labels.get("a"), Some("b"));
+        let want = [None, Some(-30_000), Some(-90_000), Some(-150_000), Some(-59_999), Some(-59_999), None, None, Some(60_000), Some(0), Some(-60_000), Some(1)];
+        assert_eq!(st.offsets, want);
+        assert!(parse_start_line("m 1 2", 1).unwrap().is_none());
+        assert!(parse_start_line("m@st 1q", 1).is_err());
+        // The sample line must follow with the same labels and length.
+        let ok = "load 1m\n  m@st _ -1m\n  m 1 2\n\neval instant at 1m m\n  m 2\n";
+        let c = run_script(ok, "st", &mem).unwrap();
+        assert_eq!((c.passed, c.failed), (1, 0), "{:?}", c.failures);
+        assert!(run_script("load 1m\n  m@st _ -1m\n  n 1 2\n", "st", &mem).is_err());
+        assert!(run_script("load 1m\n  m@st _ -1m\n  m 1 2 3\n", "st", &mem).is_err());
+        assert!(run_script("load 1m\n  m@st _ -1m\n", "st", &mem).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   matchers with fully anchored RE2 semantics (the `regex` crate);
 //! - [`Sample`] and the metric read traits [`Queryable`] → [`Querier`] →
 //!   [`Series`] → [`SampleIter`] that PromQL evaluates over (timestamps in
-//!   milliseconds, inclusive `mint`/`maxt`);
+//!   milliseconds, inclusive `mint`/`maxt`), with optional per-sample start
+//!   timestamps ([`SampleIter::start_timestamp`], [`StartIter`]);
 //! - [`LogEntry`] and the log read traits [`LogQueryable`] → [`LogQuerier`]
 //!   → [`Stream`] → [`EntryIter`] that LogQL evaluates over (nanoseconds);
 //! - [`mem`]: in-memory implementations of both, the test oracle.
@@ -45,5 +46,5 @@ pub use logs::{
 };
 pub use series::{
     collect_range, is_stale_nan, stale_nan, MetricMetadata, Querier, Queryable, Sample,
-    SampleIter, SelectHints, Series, SliceIter, StorageError, VecIter, STALE_NAN_BITS,
+    SampleIter, SelectHints, Series, SliceIter, StartIter, StorageError, VecIter, STALE_NAN_BITS,
 };

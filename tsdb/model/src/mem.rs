@@ -4,7 +4,8 @@
 use crate::labels::{matches_all, Labels, Matcher};
 use crate::logs::{Direction, LogEntry, LogQuerier, LogQueryable, Stream, VecEntryIter};
 use crate::series::{
-    MetricMetadata, Querier, Queryable, Sample, SelectHints, Series, StorageError, VecIter,
+    MetricMetadata, Querier, Queryable, Sample, SelectHints, Series, StartIter, StorageError,
+    VecIter,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{RwLock, RwLockReadGuard};
@@ -23,6 +24,9 @@ use std::sync::{RwLock, RwLockReadGuard};
 pub struct MemStore {
     series: RwLock<BTreeMap<Labels, Vec<Sample>>>,
     metadata: RwLock<BTreeMap<String, MetricMetadata>>,
+    /// Start timestamps per series: `(t, st)` sorted by `t`, only for
+    /// samples that have one.
+    starts: RwLock<BTreeMap<Labels, Vec<(i64, i64)>>>,
 }
 
 impl MemStore {
@@ -38,13 +42,61 @@ impl MemStore {
     }
 
     /// Adds a sample. A sample at an existing timestamp replaces it (the
-    /// oracle is lenient; real storages reject duplicates).
+    /// oracle is lenient; real storages reject duplicates), start
+    /// timestamp included.
     pub fn append(&self, labels: &Labels, t: i64, v: f64) {
         let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
         let samples = map.entry(labels.clone()).or_default();
         match samples.binary_search_by_key(&t, |s| s.t) {
-            Ok(i) => samples[i].v = v,
+            Ok(i) => {
+                samples[i].v = v;
+                drop(map);
+                // The replaced sample's start timestamp goes with it.
+                let mut starts = self.starts.write().unwrap_or_else(|e| e.into_inner());
+                if let Some(st) = starts.get_mut(labels) {
+                    if let Ok(i) = st.binary_search_by_key(&t, |x| x.0) {
+                        st.remove(i);
+                    }
+                }
+            }
             Err(i) => samples.insert(i, Sample::new(t, v)),
+        }
+    }
+
+    /// Adds a sample with an optional start timestamp (ms): when the
+    /// counter or delta it measures started (see
+    /// [`SampleIter::start_timestamp`](crate::SampleIter::start_timestamp)).
+    /// Like [`append`](Self::append), a sample at an existing timestamp is
+    /// replaced, start timestamp included.
+    ///
+    /// ```
+    /// use model::{mem::MemStore, Labels, Matcher, Queryable, SelectHints};
+    /// let store = MemStore::new();
+    /// let l = Labels::from_pairs([("__name__", "reqs_total")]);
+    /// store.append_with_start(&l, 60_000, 5.0, Some(30_000));
+    /// let q = store.querier(0, 60_000).unwrap();
+    /// let mut s = q.select(&SelectHints::range(0, 60_000), &[Matcher::equal("__name__", "reqs_total")]).unwrap();
+    /// assert!(s[0].samples.next().unwrap().is_some());
+    /// assert_eq!(s[0].samples.start_timestamp(), Some(30_000));
+    /// ```
+    pub fn append_with_start(&self, labels: &Labels, t: i64, v: f64, st: Option<i64>) {
+        self.append(labels, t, v);
+        let mut map = self.starts.write().unwrap_or_else(|e| e.into_inner());
+        match st {
+            Some(st) => {
+                let starts = map.entry(labels.clone()).or_default();
+                match starts.binary_search_by_key(&t, |x| x.0) {
+                    Ok(i) => starts[i].1 = st,
+                    Err(i) => starts.insert(i, (t, st)),
+                }
+            }
+            None => {
+                if let Some(starts) = map.get_mut(labels) {
+                    if let Ok(i) = starts.binary_search_by_key(&t, |x| x.0) {
+                        starts.remove(i);
+                    }
+                }
+            }
         }
     }
 
@@ -58,6 +110,7 @@ impl MemStore {
     pub fn clear(&self) {
         self.series.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.metadata.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.starts.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Number of series.
@@ -73,7 +126,8 @@ impl MemStore {
 
 impl Queryable for MemStore {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
-        Ok(Box::new(MemQuerier { guard: self.read(), mint, maxt }))
+        let starts = self.starts.read().unwrap_or_else(|e| e.into_inner());
+        Ok(Box::new(MemQuerier { guard: self.read(), starts, mint, maxt }))
     }
 
     fn metadata(&self) -> Result<Vec<MetricMetadata>, StorageError> {
@@ -84,6 +138,7 @@ impl Queryable for MemStore {
 
 struct MemQuerier<'a> {
     guard: RwLockReadGuard<'a, BTreeMap<Labels, Vec<Sample>>>,
+    starts: RwLockReadGuard<'a, BTreeMap<Labels, Vec<(i64, i64)>>>,
     mint: i64,
     maxt: i64,
 }
@@ -116,7 +171,21 @@ impl Querier for MemQuerier<'_> {
         let maxt = hints.maxt.min(self.maxt);
         Ok(self
             .in_range(mint, maxt, matchers)
-            .map(|(l, s)| Series { labels: l.clone(), samples: Box::new(VecIter::new(s.to_vec())) })
+            .map(|(l, s)| {
+                let samples = VecIter::new(s.to_vec());
+                let starts = self.starts.get(l).map(|st| {
+                    let lo = st.partition_point(|x| x.0 < mint);
+                    let hi = st.partition_point(|x| x.0 <= maxt);
+                    &st[lo..hi]
+                });
+                match starts {
+                    Some(st) if !st.is_empty() => Series {
+                        labels: l.clone(),
+                        samples: Box::new(StartIter::new(samples, st.to_vec())),
+                    },
+                    _ => Series { labels: l.clone(), samples: Box::new(samples) },
+                }
+            })
             .collect())
     }
 
@@ -282,6 +351,31 @@ mod tests {
         assert_eq!(collect_range(got[0].samples.as_mut(), 0, 1000).unwrap().len(), 5);
         assert_eq!(q.label_values("i", &[]).unwrap(), vec!["a", "b"]);
         assert_eq!(q.label_names(&m).unwrap(), vec!["__name__", "i"]);
+    }
+
+    #[test]
+    fn start_timestamps_are_stored_and_replaced() {
+        let s = MemStore::new();
+        let a = Labels::from_pairs([("__name__", "c_total")]);
+        s.append_with_start(&a, 10, 1.0, Some(5));
+        s.append_with_start(&a, 20, 2.0, None);
+        s.append_with_start(&a, 30, 3.0, Some(5));
+        s.append_with_start(&a, 30, 4.0, Some(25));
+        s.append_with_start(&a, 10, 1.5, None);
+        s.append_with_start(&a, 40, 5.0, Some(35));
+        s.append(&a, 40, 6.0);
+        let q = s.querier(0, 100).unwrap();
+        let mut got = q.select(&SelectHints::range(0, 100), &[Matcher::equal("__name__", "c_total")]).unwrap();
+        let it = got[0].samples.as_mut();
+        assert!(it.has_start_timestamps());
+        let mut seen = Vec::new();
+        while let Some(x) = it.next().unwrap() {
+            seen.push((x.t, x.v, it.start_timestamp()));
+        }
+        assert_eq!(seen, vec![(10, 1.5, None), (20, 2.0, None), (30, 4.0, Some(25)), (40, 6.0, None)]);
+        // A range without start timestamps gives a plain iterator.
+        let got = q.select(&SelectHints::range(0, 20), &[Matcher::equal("__name__", "c_total")]).unwrap();
+        assert!(!got[0].samples.has_start_timestamps());
     }
 
     #[test]

@@ -114,6 +114,119 @@ pub trait SampleIter {
         }
         Ok(out.len() - before)
     }
+
+    /// The start timestamp (ms) of the sample last returned by
+    /// [`next`](Self::next) or [`seek`](Self::seek): when the counter (or
+    /// the delta) that sample measures started, as OpenTelemetry's
+    /// `start_time` and Prometheus's created timestamps give it. `None`
+    /// when the sample has none, or before the first / after the last
+    /// sample. Storages without start timestamps keep this default.
+    /// After [`read_until`](Self::read_until) it is unspecified: readers
+    /// that need start timestamps read sample by sample.
+    fn start_timestamp(&self) -> Option<i64> {
+        None
+    }
+
+    /// Whether any sample of this iterator may carry a start timestamp.
+    /// When `false`, [`start_timestamp`](Self::start_timestamp) always
+    /// returns `None`, so readers may skip asking for it.
+    fn has_start_timestamps(&self) -> bool {
+        false
+    }
+}
+
+/// Attaches start timestamps to the samples of another iterator.
+///
+/// `starts` lists `(t, st)` pairs sorted by `t`: the sample at `t` has
+/// start timestamp `st`; samples whose timestamp is not listed have none.
+///
+/// ```
+/// use model::{Sample, SampleIter, StartIter, VecIter};
+/// let inner = VecIter::new(vec![Sample::new(10, 1.0), Sample::new(20, 2.0)]);
+/// let mut it = StartIter::new(inner, vec![(20, 15)]);
+/// assert_eq!(it.next()?.map(|s| s.t), Some(10));
+/// assert_eq!(it.start_timestamp(), None);
+/// assert_eq!(it.next()?.map(|s| s.t), Some(20));
+/// assert_eq!(it.start_timestamp(), Some(15));
+/// # Ok::<(), model::StorageError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct StartIter<I> {
+    inner: I,
+    starts: Vec<(i64, i64)>,
+    pos: usize,
+    cur: Option<i64>,
+}
+
+impl<I: SampleIter> StartIter<I> {
+    /// Wraps `inner`; `starts` must be sorted by sample timestamp.
+    pub fn new(inner: I, starts: Vec<(i64, i64)>) -> Self {
+        StartIter { inner, starts, pos: 0, cur: None }
+    }
+
+    fn note(&mut self, s: Option<Sample>) -> Option<Sample> {
+        self.cur = None;
+        if let Some(x) = s {
+            // Samples come in increasing time order, so the cursor only
+            // moves forward.
+            let rest = &self.starts[self.pos..];
+            self.pos += rest.partition_point(|(t, _)| *t < x.t);
+            if let Some(&(t, st)) = self.starts.get(self.pos) {
+                if t == x.t {
+                    self.cur = Some(st);
+                }
+            }
+        }
+        s
+    }
+}
+
+impl<I: SampleIter> SampleIter for StartIter<I> {
+    fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        let s = self.inner.next()?;
+        Ok(self.note(s))
+    }
+
+    fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
+        let s = self.inner.seek(t)?;
+        Ok(self.note(s))
+    }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        // Bulk reads skip the start timestamps (unspecified afterwards).
+        self.cur = None;
+        self.inner.read_until(maxt, out)
+    }
+
+    fn start_timestamp(&self) -> Option<i64> {
+        self.cur
+    }
+
+    fn has_start_timestamps(&self) -> bool {
+        !self.starts.is_empty()
+    }
+}
+
+impl SampleIter for Box<dyn SampleIter + '_> {
+    fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        (**self).next()
+    }
+
+    fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
+        (**self).seek(t)
+    }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<usize, StorageError> {
+        (**self).read_until(maxt, out)
+    }
+
+    fn start_timestamp(&self) -> Option<i64> {
+        (**self).start_timestamp()
+    }
+
+    fn has_start_timestamps(&self) -> bool {
+        (**self).has_start_timestamps()
+    }
 }
 
 /// A sample iterator over an in-memory slice.
@@ -315,6 +428,27 @@ mod tests {
         assert!(stale_nan().is_nan());
         assert!(is_stale_nan(stale_nan()));
         assert!(!is_stale_nan(f64::NAN));
+    }
+
+    #[test]
+    fn start_iter_follows_next_and_seek() {
+        let s: Vec<Sample> = (0..10).map(|i| Sample::new(i * 10, i as f64)).collect();
+        let starts = vec![(0, -5), (30, 25), (40, 25), (90, 1)];
+        let mut it = StartIter::new(SliceIter::new(&s), starts);
+        assert!(it.has_start_timestamps());
+        assert_eq!(it.start_timestamp(), None);
+        assert_eq!(it.next().unwrap().map(|s| s.t), Some(0));
+        assert_eq!(it.start_timestamp(), Some(-5));
+        assert_eq!(it.next().unwrap().map(|s| s.t), Some(10));
+        assert_eq!(it.start_timestamp(), None);
+        assert_eq!(it.seek(35).unwrap().map(|s| s.t), Some(40));
+        assert_eq!(it.start_timestamp(), Some(25));
+        assert_eq!(it.seek(85).unwrap().map(|s| s.t), Some(90));
+        assert_eq!(it.start_timestamp(), Some(1));
+        assert_eq!(it.next().unwrap(), None);
+        assert_eq!(it.start_timestamp(), None);
+        assert!(!StartIter::new(VecIter::default(), Vec::new()).has_start_timestamps());
+        assert!(!SliceIter::new(&s).has_start_timestamps());
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //!
 //! [`XorChunk`] is Prometheus's Gorilla-style float chunk (encoding byte 1
 //! in chunk segment files), built on the bit streams of [`bstream`].
-//! [`ChunkIter`] iterates a chunk of any supported encoding.
+//! [`ChunkIter`] iterates a chunk of any supported encoding. [`st`] wraps
+//! either with a column of start timestamps.
 
 pub mod bstream;
 pub mod dec;
+pub mod st;
 pub mod xor;
 
 pub use dec::DecIter;
+pub use st::{encode_with_starts, StIter, ENCODING_ST};
 pub use xor::{XorChunk, XorChunkRef, XorIter};
 
 use model::{Sample, SampleIter, StorageError};
@@ -27,6 +30,8 @@ pub enum Encoding {
     Xor,
     /// The decimal chunk of [`dec`].
     Dec,
+    /// A chunk with start timestamps ([`st`]).
+    St,
 }
 
 impl Encoding {
@@ -35,6 +40,7 @@ impl Encoding {
         match self {
             Encoding::Xor => ENCODING_XOR,
             Encoding::Dec => ENCODING_DEC,
+            Encoding::St => ENCODING_ST,
         }
     }
 
@@ -43,6 +49,7 @@ impl Encoding {
         match b {
             ENCODING_XOR => Some(Encoding::Xor),
             ENCODING_DEC => Some(Encoding::Dec),
+            ENCODING_ST => Some(Encoding::St),
             _ => None,
         }
     }
@@ -56,6 +63,8 @@ pub enum ChunkIter<'a> {
     Xor(XorIter<'a>),
     /// A decimal chunk.
     Dec(DecIter<'a>),
+    /// A chunk with start timestamps.
+    St(Box<StIter<'a>>),
 }
 
 impl<'a> ChunkIter<'a> {
@@ -64,6 +73,7 @@ impl<'a> ChunkIter<'a> {
         match Encoding::from_byte(encoding) {
             Some(Encoding::Xor) => Ok(ChunkIter::Xor(XorIter::new(data))),
             Some(Encoding::Dec) => Ok(ChunkIter::Dec(DecIter::new(data))),
+            Some(Encoding::St) => Ok(ChunkIter::St(Box::new(StIter::new(data)?))),
             None => Err(StorageError::Corrupt(format!("unknown chunk encoding {encoding}"))),
         }
     }
@@ -73,6 +83,7 @@ impl<'a> ChunkIter<'a> {
         match self {
             ChunkIter::Xor(i) => i.num_samples(),
             ChunkIter::Dec(i) => i.num_samples(),
+            ChunkIter::St(i) => i.num_samples(),
         }
     }
 }
@@ -83,6 +94,7 @@ impl SampleIter for ChunkIter<'_> {
         match self {
             ChunkIter::Xor(i) => i.next(),
             ChunkIter::Dec(i) => i.next(),
+            ChunkIter::St(i) => i.next(),
         }
     }
 
@@ -90,7 +102,19 @@ impl SampleIter for ChunkIter<'_> {
         match self {
             ChunkIter::Xor(i) => i.seek(t),
             ChunkIter::Dec(i) => i.seek(t),
+            ChunkIter::St(i) => i.seek(t),
         }
+    }
+
+    fn start_timestamp(&self) -> Option<i64> {
+        match self {
+            ChunkIter::St(i) => i.start_timestamp(),
+            _ => None,
+        }
+    }
+
+    fn has_start_timestamps(&self) -> bool {
+        matches!(self, ChunkIter::St(_))
     }
 }
 

@@ -96,15 +96,25 @@ pub(crate) fn write_from_head(
     let mut w = BlockWriter::new(&db.dir, start, end.saturating_add(1)).map_err(&err)?;
     let mut any = false;
     let mut samples: Vec<Sample> = Vec::new();
+    let mut starts: Vec<Option<i64>> = Vec::new();
     // Sorted by labels, as the writer requires.
     for h in db.head.select_series(&[]) {
         let Some((labels, mut it)) = db.head.series_iter(&h, start, end)? else { continue };
         samples.clear();
+        starts.clear();
+        let with_starts = it.has_start_timestamps();
         while let Some(s) = it.next()? {
             samples.push(s);
+            if with_starts {
+                starts.push(it.start_timestamp());
+            }
         }
         if !samples.is_empty() {
-            w.add_series_samples(&labels, &samples).map_err(&err)?;
+            if with_starts {
+                w.add_series_samples_with_starts(&labels, &samples, &starts).map_err(&err)?;
+            } else {
+                w.add_series_samples(&labels, &samples).map_err(&err)?;
+            }
             any = true;
         }
     }
@@ -131,6 +141,8 @@ struct OwnedBlockIter {
     mint: i64,
     maxt: i64,
     failed: bool,
+    /// Start timestamps aligned with `buf`; empty for chunks without them.
+    st_buf: Vec<Option<i64>>,
 }
 
 impl OwnedBlockIter {
@@ -141,6 +153,7 @@ impl OwnedBlockIter {
                 continue;
             }
             self.buf.clear();
+            self.st_buf.clear();
             self.pos = 0;
             let (mint, maxt) = (self.mint, self.maxt);
             let inside = c.mint >= mint && c.maxt <= maxt;
@@ -153,6 +166,7 @@ impl OwnedBlockIter {
                     keep_range(&mut self.buf, mint, maxt);
                 }
                 ChunkIter::Xor(x) => fill(x, &mut self.buf, mint, maxt, inside)?,
+                ChunkIter::St(x) => fill_with_starts(x.as_mut(), &mut self.buf, &mut self.st_buf, mint, maxt)?,
             }
             return Ok(true);
         }
@@ -172,7 +186,10 @@ impl OwnedBlockIter {
             }
             match self.load_next(t) {
                 Ok(true) => {}
-                Ok(false) => return Ok(None),
+                Ok(false) => {
+                    self.st_buf.clear();
+                    return Ok(None);
+                }
                 Err(e) => {
                     self.failed = true;
                     return Err(e);
@@ -224,6 +241,27 @@ fn fill<I: SampleIter + ?Sized>(
     Ok(())
 }
 
+/// Appends the samples of `it` within `[mint, maxt]` to `buf` and their
+/// start timestamps to `starts`.
+fn fill_with_starts<I: SampleIter + ?Sized>(
+    it: &mut I,
+    buf: &mut Vec<Sample>,
+    starts: &mut Vec<Option<i64>>,
+    mint: i64,
+    maxt: i64,
+) -> Result<(), StorageError> {
+    while let Some(s) = it.next()? {
+        if s.t > maxt {
+            break;
+        }
+        if s.t >= mint {
+            buf.push(s);
+            starts.push(it.start_timestamp());
+        }
+    }
+    Ok(())
+}
+
 impl SampleIter for OwnedBlockIter {
     #[inline]
     fn next(&mut self) -> Result<Option<Sample>, StorageError> {
@@ -266,6 +304,15 @@ impl SampleIter for OwnedBlockIter {
         }
         Ok(out.len() - before)
     }
+
+    fn start_timestamp(&self) -> Option<i64> {
+        // `pos` is one past the sample last returned.
+        self.st_buf.get(self.pos.checked_sub(1)?).copied().flatten()
+    }
+
+    fn has_start_timestamps(&self) -> bool {
+        self.b.block.has_start_timestamps()
+    }
 }
 
 /// Selects from a shared block: series with iterators that own the block.
@@ -289,6 +336,7 @@ pub(crate) fn select(
                 mint,
                 maxt,
                 failed: false,
+                st_buf: Vec::new(),
             };
             Series { labels: s.labels, samples: Box::new(it) }
         })

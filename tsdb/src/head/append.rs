@@ -4,7 +4,7 @@ use super::series::MemSeries;
 use super::{lock, Head, SeriesHandle};
 use crate::encoding::Encbuf;
 use crate::error::{AppendError, CommitError};
-use crate::record::{encode_commit, RefSample, RefSeries};
+use crate::record::{encode_commit_with_starts, RefSample, RefSeries, SampleStart};
 use crate::wal::Wal;
 use model::Labels;
 use std::collections::{HashMap, HashSet};
@@ -59,6 +59,8 @@ pub struct Appender<'a> {
     /// Every pending (series, timestamp), kept only when out-of-order
     /// samples are accepted (to reject duplicates within the batch).
     pending_times: HashSet<(u64, i64)>,
+    /// Start timestamps of pending samples: (index in `pending`, st).
+    pending_starts: Vec<(usize, i64)>,
 }
 
 /// Told about every successful commit (the database uses it to wake
@@ -86,6 +88,7 @@ impl<'a> Appender<'a> {
             pending: Vec::new(),
             batch_last: HashMap::new(),
             pending_times: HashSet::new(),
+            pending_starts: Vec::new(),
         }
     }
 
@@ -107,6 +110,44 @@ impl<'a> Appender<'a> {
         }
         let (h, _) = self.head.get_or_create(labels);
         self.push(h, t, v)
+    }
+
+    /// Buffers a sample like [`append`](Self::append), with an optional
+    /// start timestamp `st` (ms): when the counter or delta the sample
+    /// measures started. It is logged with the sample and returned by
+    /// [`SampleIter::start_timestamp`](model::SampleIter::start_timestamp)
+    /// when the sample is read.
+    pub fn append_with_start(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+        st: Option<i64>,
+    ) -> Result<SeriesRef, AppendError> {
+        let r = self.append(labels, t, v)?;
+        self.note_start(st);
+        Ok(r)
+    }
+
+    /// Buffers a sample of a series known by reference, with an optional
+    /// start timestamp (see [`append_with_start`](Self::append_with_start)).
+    pub fn append_ref_with_start(
+        &mut self,
+        r: SeriesRef,
+        t: i64,
+        v: f64,
+        st: Option<i64>,
+    ) -> Result<SeriesRef, AppendError> {
+        let r = self.append_ref(r, t, v)?;
+        self.note_start(st);
+        Ok(r)
+    }
+
+    /// Records `st` for the sample just buffered.
+    fn note_start(&mut self, st: Option<i64>) {
+        if let (Some(st), Some(i)) = (st, self.pending.len().checked_sub(1)) {
+            self.pending_starts.push((i, st));
+        }
     }
 
     /// Buffers a sample of a series known by reference.
@@ -151,6 +192,9 @@ impl<'a> Appender<'a> {
     /// published and the batch is discarded.
     pub fn commit(&mut self) -> Result<CommitStats, CommitError> {
         let pending = std::mem::take(&mut self.pending);
+        let pending_starts = std::mem::take(&mut self.pending_starts);
+        let mut next_start = pending_starts.iter().peekable();
+        let mut starts: Vec<SampleStart> = Vec::new();
         self.batch_last.clear();
         self.pending_times.clear();
         if pending.is_empty() {
@@ -170,7 +214,8 @@ impl<'a> Appender<'a> {
         let mut handles: Vec<SeriesHandle> = Vec::with_capacity(pending.len());
         let mut last: HashMap<u64, (i64, f64)> = HashMap::new();
         let mut accepted: HashSet<(u64, i64)> = HashSet::new();
-        for (h, t, v) in pending {
+        for (i, (h, t, v)) in pending.into_iter().enumerate() {
+            let st = next_start.next_if(|(j, _)| *j == i).map(|(_, st)| *st);
             let removed = lock(&h).removed;
             let h = if removed {
                 let labels = lock(&h).labels.clone();
@@ -194,6 +239,9 @@ impl<'a> Appender<'a> {
                 new_series.push(RefSeries { series_ref: s.series_ref, labels: s.labels.clone() });
                 new_handles.push(h.clone());
             }
+            if let Some(st) = st {
+                starts.push(SampleStart { sample: samples.len(), st });
+            }
             samples.push(RefSample { series_ref: s.series_ref, t, v });
             drop(s);
             handles.push(h);
@@ -202,7 +250,7 @@ impl<'a> Appender<'a> {
             return Ok(stats);
         }
         let mut buf = Encbuf::with_capacity(16 + samples.len() * 14);
-        encode_commit(&new_series, &samples, &mut buf);
+        encode_commit_with_starts(&new_series, &samples, &starts, &mut buf);
         wal.log(buf.get())?;
 
         for h in &new_handles {
@@ -210,6 +258,9 @@ impl<'a> Appender<'a> {
         }
         for (h, s) in handles.iter().zip(&samples) {
             publish(head, h, s.t, s.v);
+        }
+        for st in &starts {
+            lock(&handles[st.sample]).set_start(samples[st.sample].t, st.st);
         }
         head.counters.samples_appended.fetch_add(samples.len() as u64, Ordering::Relaxed);
         stats.samples = samples.len();
@@ -224,6 +275,7 @@ impl<'a> Appender<'a> {
     /// Discards the buffered samples.
     pub fn rollback(&mut self) {
         self.pending.clear();
+        self.pending_starts.clear();
         self.batch_last.clear();
         self.pending_times.clear();
     }

@@ -4,7 +4,10 @@ use super::chunks_disk::ChunkSource;
 use super::{lock, Head, SeriesHandle};
 use crate::chunkenc::XorIter;
 use crate::querier::MergeIter;
-use model::{Labels, Matcher, Querier, Sample, SampleIter, SelectHints, Series, StorageError, VecIter};
+use model::{
+    Labels, Matcher, Querier, Sample, SampleIter, SelectHints, Series, StartIter, StorageError,
+    VecIter,
+};
 use std::collections::BTreeSet;
 
 /// A series' labels and an iterator over its selected samples.
@@ -162,6 +165,9 @@ impl Head {
         } else {
             Box::new(MergeIter::new(vec![Box::new(it), Box::new(VecIter::new(ooo.to_vec()))]))
         };
+        let starts = s.starts_in(mint, maxt);
+        let it: Box<dyn SampleIter> =
+            if starts.is_empty() { it } else { Box::new(StartIter::new(it, starts.to_vec())) };
         Ok(Some((s.labels.clone(), it)))
     }
 

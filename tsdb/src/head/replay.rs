@@ -3,7 +3,7 @@
 use super::append::{check_sample, publish};
 use super::{lock, Head, SeriesHandle};
 use crate::encoding::Encbuf;
-use crate::record::{decode, encode_commit, RefSample, RefSeries};
+use crate::record::{decode_with_starts, encode_commit_with_starts, RefSample, RefSeries, SampleStart};
 use crate::wal::{self, ReplayOutcome, WalError};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -30,17 +30,21 @@ impl Head {
         let mut refs: HashMap<u64, SeriesHandle> = HashMap::new();
         let mut series: Vec<RefSeries> = Vec::new();
         let mut samples: Vec<RefSample> = Vec::new();
+        let mut starts: Vec<SampleStart> = Vec::new();
         let outcome = wal::replay(dir, |payload| {
             series.clear();
             samples.clear();
-            decode(payload, &mut series, &mut samples)?;
+            starts.clear();
+            decode_with_starts(payload, &mut series, &mut samples, &mut starts)?;
+            let mut next_start = starts.iter().peekable();
             for s in series.drain(..) {
                 let h = self.create_with_ref(s.series_ref, s.labels);
                 lock(&h).logged = true;
                 refs.insert(s.series_ref, h);
                 stats.series += 1;
             }
-            for s in &samples {
+            for (i, s) in samples.iter().enumerate() {
+                let st = next_start.next_if(|x| x.sample == i).map(|x| x.st);
                 let Some(h) = refs.get(&s.series_ref) else {
                     stats.unknown_refs += 1;
                     continue;
@@ -51,6 +55,9 @@ impl Head {
                     continue;
                 }
                 publish(self, h, s.t, s.v);
+                if let Some(st) = st {
+                    lock(h).set_start(s.t, st);
+                }
                 stats.samples += 1;
             }
             Ok(())
@@ -72,17 +79,34 @@ impl Head {
     ) -> impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, wal::ApplyError> + '_ {
         let mut series: Vec<RefSeries> = Vec::new();
         let mut samples: Vec<RefSample> = Vec::new();
+        let mut starts: Vec<SampleStart> = Vec::new();
+        let mut kept: Vec<RefSample> = Vec::new();
+        let mut kept_starts: Vec<SampleStart> = Vec::new();
         let mut buf = Encbuf::new();
         move |payload| {
             series.clear();
             samples.clear();
-            decode(payload, &mut series, &mut samples)?;
+            starts.clear();
+            decode_with_starts(payload, &mut series, &mut samples, &mut starts)?;
             series.retain(|s| self.has_ref(s.series_ref));
-            samples.retain(|s| s.t >= mint && self.has_ref(s.series_ref));
-            if series.is_empty() && samples.is_empty() {
+            // Keep samples at or after `mint` of live series, and the start
+            // timestamps of the kept samples (renumbered).
+            kept.clear();
+            kept_starts.clear();
+            let mut next_start = starts.iter().peekable();
+            for (i, s) in samples.iter().enumerate() {
+                let st = next_start.next_if(|x| x.sample == i).map(|x| x.st);
+                if s.t >= mint && self.has_ref(s.series_ref) {
+                    if let Some(st) = st {
+                        kept_starts.push(SampleStart { sample: kept.len(), st });
+                    }
+                    kept.push(*s);
+                }
+            }
+            if series.is_empty() && kept.is_empty() {
                 return Ok(None);
             }
-            encode_commit(&series, &samples, &mut buf);
+            encode_commit_with_starts(&series, &kept, &kept_starts, &mut buf);
             Ok(Some(buf.get().to_vec()))
         }
     }

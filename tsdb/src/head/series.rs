@@ -39,6 +39,10 @@ pub(crate) struct MemSeries {
     pub last_t: i64,
     /// Value of the newest sample (to tell duplicates from conflicts).
     pub last_v: f64,
+    /// Start timestamps of samples that have one: `(t, st)` sorted by `t`.
+    /// Kept beside the chunks (the WAL holds them, and replay restores
+    /// them) and written to blocks with the samples.
+    pub starts: Vec<(i64, i64)>,
     /// Whether its series record is in the WAL.
     pub logged: bool,
     /// Set when garbage collection removed it from the head: appenders
@@ -56,6 +60,7 @@ impl MemSeries {
             ooo: Vec::new(),
             last_t: i64::MIN,
             last_v: 0.0,
+            starts: Vec::new(),
             logged: false,
             removed: false,
         }
@@ -115,6 +120,26 @@ impl MemSeries {
         Ok(())
     }
 
+    /// Records the start timestamp of the (published) sample at `t`.
+    pub fn set_start(&mut self, t: i64, st: i64) {
+        match self.starts.last() {
+            // The usual case: samples arrive in time order.
+            Some(&(lt, _)) if lt < t => self.starts.push((t, st)),
+            None => self.starts.push((t, st)),
+            _ => match self.starts.binary_search_by_key(&t, |x| x.0) {
+                Ok(i) => self.starts[i].1 = st,
+                Err(i) => self.starts.insert(i, (t, st)),
+            },
+        }
+    }
+
+    /// Start timestamps of samples in `[mint, maxt]`.
+    pub fn starts_in(&self, mint: i64, maxt: i64) -> &[(i64, i64)] {
+        let lo = self.starts.partition_point(|x| x.0 < mint);
+        let hi = self.starts.partition_point(|x| x.0 <= maxt);
+        &self.starts[lo..hi.max(lo)]
+    }
+
     /// Drops chunks that end before `mint`. Returns whether the series is
     /// now empty.
     pub fn truncate_before(&mut self, mint: i64) -> bool {
@@ -123,6 +148,10 @@ impl MemSeries {
             self.open = None;
         }
         self.ooo.retain(|s| s.t >= mint);
+        // Start timestamps of samples still held (the oldest kept chunk
+        // may begin before `mint`).
+        let oldest = self.mint().unwrap_or(i64::MAX);
+        self.starts.retain(|x| x.0 >= oldest);
         self.disk_chunks.is_empty() && self.open.is_none() && self.ooo.is_empty()
     }
 

@@ -4,7 +4,7 @@
 mod histogram;
 mod range;
 
-pub(crate) use range::{interpolate, not_counter_note, WindowFn};
+pub(crate) use range::{interpolate, not_counter_note, uses_starts, WindowFn};
 
 use super::aggregate::format_value;
 use super::eval::{Ctx, El, Val};
@@ -380,7 +380,15 @@ pub(crate) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
             Ok(Val::Vector(out))
         }
         "info" => info(ctx, args, span, t),
-        "start_timestamp" => Err(EvalError::rt("start_timestamp() is not supported: the storage does not record start timestamps", span)),
+        "start_timestamp" => match unwrap_parens(&args[0]) {
+            Expr::Vector(vs) => Ok(Val::Vector(ctx.vector_selector_starts(vs, t)?)),
+            // Start timestamps belong to raw samples: a computed vector has
+            // none, and the result is empty.
+            other => {
+                vector_arg(ctx, other, t)?;
+                Ok(Val::Vector(Vec::new()))
+            }
+        },
         _ => Err(EvalError::rt(format!("function {name:?} is not implemented"), span)),
     }
 }

@@ -94,6 +94,106 @@ fn extrapolated_rate_with(points: &[Sample], range: i64, end: i64, counter: bool
     Some(result * factor)
 }
 
+/// A start timestamp the counter functions can use: known (0 means
+/// unknown, as in Prometheus and OpenTelemetry) and before the sample's own
+/// timestamp (a start at or after the sample covers no time).
+fn valid_start(st: i64, t: i64) -> Option<i64> {
+    (st != 0 && st < t).then_some(st)
+}
+
+/// Whether a sample whose (valid) start timestamp is `st` begins a new
+/// counter after `prev`: it started after `prev` was taken, or exactly at
+/// `prev` when `prev` had a start of its own (a delta sample following
+/// another; a cumulative sample whose predecessor has no start timestamp
+/// only tells where the counter's history begins).
+fn start_resets(prev: Sample, prev_st: Option<i64>, st: Option<i64>) -> bool {
+    match st {
+        Some(st) => st > prev.t || (st == prev.t && prev_st.is_some()),
+        None => false,
+    }
+}
+
+/// Walks consecutive points with their valid start timestamps, calling
+/// `f(prev, cur, reset)` for each pair, where `reset` says the counter
+/// restarted (its value dropped or its start timestamp says so). Returns
+/// whether a start timestamp overlaps the previous sample (it lies before
+/// the previous sample without being the same start).
+fn walk_starts(points: &[Sample], sts: &[i64], mut f: impl FnMut(Sample, Sample, bool)) -> bool {
+    let mut overlap = false;
+    let mut prev_st = points.first().zip(sts.first()).and_then(|(p, &st)| valid_start(st, p.t));
+    for (w, &st) in points.windows(2).zip(sts.iter().skip(1)) {
+        let (prev, cur) = (w[0], w[1]);
+        let st = valid_start(st, cur.t);
+        if st.is_some_and(|x| x < prev.t) && st != prev_st {
+            overlap = true;
+        }
+        f(prev, cur, cur.v < prev.v || start_resets(prev, prev_st, st));
+        prev_st = st;
+    }
+    overlap
+}
+
+/// [`extrapolated_rate`] of a counter with start timestamps (`sts`,
+/// aligned with `points`, 0 = none): start timestamps also mark resets,
+/// and when the first point's counter started inside the window, the
+/// counter is known to have been 0 at its start, so the increase from
+/// there is used instead of extrapolating to the window start. The second
+/// value tells whether some start timestamp overlaps its previous sample.
+fn extrapolated_rate_with_starts(points: &[Sample], sts: &[i64], range: i64, end: i64, is_rate: bool) -> (Option<f64>, bool) {
+    let (Some(&first), Some(&last)) = (points.first(), points.last()) else { return (None, false) };
+    let range_start = end - range;
+    let known_start = sts.first().and_then(|&st| valid_start(st, first.t)).filter(|&st| st > range_start);
+    let mut result = last.v - first.v;
+    let overlap = walk_starts(points, sts, |prev, _, reset| {
+        if reset {
+            result += prev.v;
+        }
+    });
+    if points.len() < 2 && known_start.is_none() {
+        return (None, overlap);
+    }
+    let n = points.len();
+    let mut to_end = (end - last.t) as f64 / 1000.0;
+    let factor = if let Some(st) = known_start {
+        result += first.v;
+        let sampled = (last.t - st) as f64 / 1000.0;
+        if n < 2 {
+            // One sample: nothing tells how often the series is sampled,
+            // so nothing is extrapolated.
+            to_end = 0.0;
+        } else {
+            let avg = (last.t - first.t) as f64 / 1000.0 / (n - 1) as f64;
+            if to_end >= avg * 1.1 {
+                to_end = avg / 2.0;
+            }
+        }
+        (sampled + to_end) / sampled
+    } else {
+        let mut to_start = (first.t - range_start) as f64 / 1000.0;
+        let sampled = (last.t - first.t) as f64 / 1000.0;
+        let avg = sampled / (n - 1) as f64;
+        let threshold = avg * 1.1;
+        if to_start >= threshold {
+            to_start = avg / 2.0;
+        }
+        if result > 0.0 && first.v >= 0.0 {
+            let to_zero = sampled * (first.v / result);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
+        }
+        if to_end >= threshold {
+            to_end = avg / 2.0;
+        }
+        (sampled + to_start + to_end) / sampled
+    };
+    let mut v = result * factor;
+    if is_rate {
+        v /= range as f64 / 1000.0;
+    }
+    (Some(v), overlap)
+}
+
 /// The value at `t` interpolated linearly between the samples around it
 /// (each within `lookback`); with only one neighbour, its value. For
 /// counters, a drop between the neighbours is a reset: the value rises
@@ -359,6 +459,9 @@ pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
             }
         }
     }
+    if uses_starts(name) && ra.series.iter().any(|s| s.points.starts().is_some()) {
+        return Ok(Some(counter_with_starts(ctx, name, &ra, &args[mpos], t)));
+    }
     if let Some(wf) = WindowFn::from_name(name) {
         return Ok(Some(per_series(&ra, wf.keeps_name(), |s| wf.apply(&s.points, range, end), t)));
     }
@@ -490,6 +593,69 @@ pub(super) fn call(ctx: &mut Ctx, name: &str, args: &[Expr], span: Span, t: i64)
     Ok(Some(v))
 }
 
+/// Whether the range function `name` reads start timestamps (when the
+/// series has them; see [`counter_with_starts`]).
+pub(crate) fn uses_starts(name: &str) -> bool {
+    matches!(name, "rate" | "increase" | "irate" | "resets")
+}
+
+/// `rate`, `increase`, `irate` and `resets` over a range whose series
+/// (some of them) carry start timestamps; series without them are
+/// evaluated exactly as usual. Warns when a start timestamp overlaps the
+/// previous sample.
+fn counter_with_starts(ctx: &mut Ctx, name: &str, ra: &RangeArg, arg: &Expr, t: i64) -> Val {
+    let mut overlapping: Vec<String> = Vec::new();
+    let (range, end) = (ra.range, ra.end);
+    let v = per_series(
+        ra,
+        false,
+        |s| {
+            let pts = &s.points;
+            let zeros;
+            let sts = match pts.starts() {
+                Some(st) => st,
+                None => {
+                    zeros = vec![0; pts.len()];
+                    &zeros[..]
+                }
+            };
+            let (v, overlap) = match name {
+                "rate" | "increase" => extrapolated_rate_with_starts(pts, sts, range, end, name == "rate"),
+                "irate" => {
+                    let n = pts.len();
+                    let mut last_reset = false;
+                    let overlap = walk_starts(pts, sts, |_, _, reset| last_reset = reset);
+                    if n < 2 {
+                        (None, overlap)
+                    } else {
+                        let (a, b) = (pts[n - 2], pts[n - 1]);
+                        let dv = if last_reset { b.v } else { b.v - a.v };
+                        let dt = (b.t - a.t) as f64 / 1000.0;
+                        (Some(dv / dt), overlap)
+                    }
+                }
+                _ => {
+                    let mut n = 0;
+                    let overlap = walk_starts(pts, sts, |_, _, reset| n += usize::from(reset));
+                    (Some(n as f64), overlap)
+                }
+            };
+            if overlap {
+                let metric = s.labels.metric_name().unwrap_or("").to_string();
+                if !overlapping.contains(&metric) {
+                    overlapping.push(metric);
+                }
+            }
+            v
+        },
+        t,
+    );
+    for metric in overlapping {
+        ctx.warn(format!("sample has start time that overlaps with previous sample timestamp for metric {metric:?}"), arg.span());
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,6 +666,44 @@ mod tests {
         let pts: Vec<Sample> = (1..=4).map(|i| Sample::new(i * 15_000, i as f64 * 10.0)).collect();
         let inc = extrapolated_rate(&pts, 60_000, 60_000, true, false).unwrap();
         assert!((inc - 40.0).abs() < 1e-9, "{inc}");
+    }
+
+    #[test]
+    fn start_timestamps_mark_resets_and_replace_left_extrapolation() {
+        // 1, 2, 3, 4 every minute from 2m, window (1m, 6m].
+        let pts: Vec<Sample> = (2..=5).map(|i| Sample::new(i * 60_000, (i - 1) as f64)).collect();
+        let inc = |sts: &[i64]| extrapolated_rate_with_starts(&pts, sts, 300_000, 360_000, false).0.unwrap();
+        // No start timestamps: the usual extrapolation.
+        let plain = extrapolated_rate(&pts, 300_000, 360_000, true, false).unwrap();
+        assert!((inc(&[0; 4]) - plain).abs() < 1e-12);
+        // Started at 90s, inside the window: 0 at 90s, then extrapolated
+        // to the right only.
+        assert!((inc(&[90_000; 4]) - 36.0 / 7.0).abs() < 1e-12);
+        // A start at the sample's own time is unusable.
+        assert!((inc(&[120_000; 4]) - plain).abs() < 1e-12);
+        // A start after the previous sample is a reset.
+        let (_, overlap) = extrapolated_rate_with_starts(&pts, &[0, 120_001, 0, 0], 300_000, 360_000, false);
+        assert!(!overlap);
+        assert!(inc(&[0, 120_001, 0, 0]) > plain);
+        // A start before the previous sample that is not its start overlaps.
+        assert!(extrapolated_rate_with_starts(&pts, &[0, 60_000, 60_000, 60_000], 300_000, 360_000, false).1);
+        // One sample with a known start gives its value.
+        let one = [Sample::new(240_000, 3.0)];
+        assert_eq!(extrapolated_rate_with_starts(&one, &[90_000], 300_000, 360_000, false).0, Some(3.0));
+        assert_eq!(extrapolated_rate_with_starts(&one, &[60_000], 300_000, 360_000, false).0, None);
+    }
+
+    #[test]
+    fn start_resets_follow_the_otel_rules() {
+        let prev = Sample::new(120_000, 1.0);
+        // Cumulative with unknown start: the second sample's start is the
+        // first sample's time, which had no start.
+        assert!(!start_resets(prev, None, Some(120_000)));
+        // Delta: each start is the previous sample's time.
+        assert!(start_resets(prev, Some(60_000), Some(120_000)));
+        assert!(start_resets(prev, None, Some(120_001)));
+        assert!(!start_resets(prev, Some(60_000), Some(60_000)));
+        assert!(!start_resets(prev, Some(60_000), None));
     }
 
     #[test]
