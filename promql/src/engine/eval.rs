@@ -543,7 +543,16 @@ impl<'o> Ctx<'o> {
     /// table (see [`Self::table_row`]).
     #[allow(clippy::type_complexity)]
     pub(crate) fn step_groups(&mut self, e: &Expr, gkey: usize, g: &crate::ast::Grouping, t: i64) -> Result<Option<(Vec<Labels>, Vec<(usize, f64)>, bool)>, EvalError> {
-        let Some((k, j)) = self.table_row(e, t) else { return Ok(None) };
+        // `x > 5` (a comparison with a number, without `bool`) keeps the
+        // elements of `x` it holds for, unchanged.
+        let (src, filter) = match e {
+            Expr::Binary { op, lhs, rhs, modifier, .. } if op.is_comparison() && !modifier.return_bool => match strip_parens(rhs) {
+                Expr::Number { value, .. } => (strip_parens(lhs), Some((*op, *value))),
+                _ => return Ok(None),
+            },
+            _ => (e, None),
+        };
+        let Some((k, j)) = self.table_row(src, t) else { return Ok(None) };
         let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(None) };
         let Some(data) = self.data.get(&table.src) else { return Ok(None) };
         let row = &table.rows[j];
@@ -553,6 +562,11 @@ impl<'o> Ctx<'o> {
         let mut keys = Vec::new();
         let mut member = Vec::with_capacity(row.len());
         for &(i, v, _) in row {
+            if let Some((op, s)) = filter {
+                if !binary::scalar_op(op, v, s).1 {
+                    continue;
+                }
+            }
             let id = ids[i as usize];
             if slot[id] == usize::MAX {
                 slot[id] = keys.len();
@@ -560,7 +574,7 @@ impl<'o> Ctx<'o> {
             }
             member.push((slot[id], v));
         }
-        let drop_name = table.drop_name && !row.is_empty();
+        let drop_name = table.drop_name && !member.is_empty();
         let (n, notes, span) = (table.count(j), table.notes.clone(), table.note_span);
         for note in notes {
             self.info(note, span);
@@ -973,6 +987,14 @@ impl StepTable {
             None => self.rows.get(j).map_or(0, Vec::len),
         }
     }
+}
+
+/// `e` without enclosing parentheses.
+fn strip_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren { expr, .. } = e {
+        e = expr;
+    }
+    e
 }
 
 /// Fewest series per thread for which loading is split across threads.
@@ -1549,6 +1571,9 @@ mod tests {
                 "min by (a) (count_over_time(g[1m]))",
                 "group by (a) (idelta(g[2m]))",
                 "sum(avg_over_time(m_total[1m]))",
+                "count by (a) (g > 500)",
+                "sum by (a) ((g) <= 200)",
+                "count by (a) (rate(m_total[2m]) != 0)",
             ] {
                 check_steps_match_instant(&store, q, start, end, step)?;
             }
