@@ -4,6 +4,18 @@
 //! [`model::Queryable`]. Before evaluating, it works out the time range
 //! every selector needs (through offsets, `@` and subqueries), loads those
 //! series once, and then evaluates the tree at each step.
+//!
+//! Range queries take shortcuts that give the same results:
+//! - an instant selector read only at the query's steps keeps, per series,
+//!   just the samples some step picks;
+//! - such selectors, and window functions (`rate`, `*_over_time`, ...) of
+//!   matrix selectors read only at the steps, are worked out for all steps
+//!   at once, series by series, into step tables; `sum`/`count`/`avg`/
+//!   `min`/`max`/`group` over them (or over a comparison of them with a
+//!   number) fold table rows without building intermediate vectors;
+//! - large selections are read on several threads
+//!   ([`EngineOptions::parallelism`]) when the storage allows it
+//!   ([`model::Queryable::parallel_queriers`]).
 
 mod aggregate;
 mod binary;
