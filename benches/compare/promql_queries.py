@@ -6,7 +6,10 @@ Imports `gen_openmetrics.py 100 240` (10k series, 1h at 15s) into our tsdb
 (`tsdb import`) and into Prometheus (`promtool tsdb create-blocks-from
 openmetrics`), starts both servers on loopback, runs each query (1h at 60s)
 RUNS times through each HTTP API, checks the results are equal (relative
-1e-6), and prints each query's median latency for both and the ratio.
+1e-6; our results come from a second metrics-server run with
+--query-closed-windows, Prometheus 2.x's window semantics, since the default
+follows Prometheus 3's left-open windows), and prints each query's median
+latency for both (ours: the default server) and the ratio.
 
 Usage: benches/compare/promql_queries.py [RUNS]   (needs ../shared, prometheus, promtool)
 """
@@ -126,16 +129,25 @@ def main():
         cfg = os.path.join(work, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("scrape_configs: []\n")
-        op, pp = free_port(), free_port()
+        op, pp, cp = free_port(), free_port(), free_port()
+        # A second server on a copy of the data evaluates with Prometheus
+        # 2.x's closed windows: its results must equal 2.42's. Timings are
+        # of the first, default (Prometheus 3 windows) server.
+        closed_dir = ours_dir + "-closed"
+        shutil.copytree(ours_dir, closed_dir)
         ours = subprocess.Popen([server_bin, "--data-dir", ours_dir, "--listen", f"127.0.0.1:{op}",
                                  "--retention-time", "100y"], stderr=subprocess.DEVNULL)
         procs.append(ours)
+        closed = subprocess.Popen([server_bin, "--data-dir", closed_dir, "--listen", f"127.0.0.1:{cp}",
+                                   "--retention-time", "100y", "--query-closed-windows"], stderr=subprocess.DEVNULL)
+        procs.append(closed)
         prom = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={prom_dir}",
                                  "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{pp}"],
                                 stderr=subprocess.DEVNULL)
         procs.append(prom)
-        ob, pb = f"http://127.0.0.1:{op}", f"http://127.0.0.1:{pp}"
+        ob, pb, cb = f"http://127.0.0.1:{op}", f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{cp}"
         wait_ready(f"{ob}/-/ready", ours)
+        wait_ready(f"{cb}/-/ready", closed)
         wait_ready(f"{pb}/-/ready", prom)
 
         print(f"{'query':<75} {'ours ms':>9} {'prom ms':>9} {'ratio':>7}  result")
@@ -143,12 +155,15 @@ def main():
         for q in QUERIES:
             _, ro = query_range(ob, q)  # warm-up (page cache, mmap)
             _, rp = query_range(pb, q)
-            diff = same(canon(ro), canon(rp))
+            _, rc = query_range(cb, q)
+            diff = same(canon(rc), canon(rp))
+            default_diff = same(canon(ro), canon(rp))
             to = statistics.median(query_range(ob, q)[0] for _ in range(RUNS)) * 1000
             tp = statistics.median(query_range(pb, q)[0] for _ in range(RUNS)) * 1000
             ratios.append(to / tp)
             n = len(ro["data"]["result"])
-            print(f"{q[:75]:<75} {to:9.2f} {tp:9.2f} {to / tp:7.3f}  {'equal' if diff is None else 'DIFFERENT: ' + diff} ({n} series)")
+            note = "" if default_diff is None else "; 3.x windows differ at boundaries"
+            print(f"{q[:75]:<75} {to:9.2f} {tp:9.2f} {to / tp:7.3f}  {'equal' if diff is None else 'DIFFERENT: ' + diff} ({n} series{note})")
         print(f"runs per query: {RUNS} (median); worst ratio ours/prometheus: {max(ratios):.3f}")
     finally:
         for p in procs:

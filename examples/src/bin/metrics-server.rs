@@ -33,6 +33,11 @@ struct Args {
     /// HTTP worker threads.
     #[arg(long, default_value_t = 8)]
     threads: usize,
+    /// Evaluate with Prometheus 2.x windows (a sample exactly at a range
+    /// window's or the lookback's start counts), to compare results with a
+    /// 2.x server; the default is Prometheus 3's left-open windows.
+    #[arg(long)]
+    query_closed_windows: bool,
 }
 
 /// Sends every scraped batch to the local store and to remote-write queues.
@@ -72,7 +77,10 @@ fn main() -> anyhow::Result<()> {
         eprintln!("metrics-server: repaired torn WAL tail: {r}");
     }
     let store = Arc::new(MetricsStore::new(db));
-    let engine = Arc::new(promql::Engine::default());
+    let engine = Arc::new(promql::Engine::new(promql::EngineOptions {
+        closed_windows: args.query_closed_windows,
+        ..promql::EngineOptions::default()
+    }));
 
     let mut scraper = None;
     let mut writers = Vec::new();

@@ -110,6 +110,9 @@ pub(crate) struct Ctx<'o> {
     pub end: i64,
     pub step: i64,
     pub lookback: i64,
+    /// 1 with Prometheus 2.x closed windows (a sample exactly at a window's
+    /// start is inside), else 0: window starts move this much earlier.
+    closed: i64,
     data: HashMap<usize, SeriesData>,
     /// Per selector, per loaded series: whether it holds a stale marker.
     has_stale: HashMap<usize, Vec<bool>>,
@@ -199,13 +202,13 @@ impl<'o> Ctx<'o> {
         match e {
             Expr::Vector(vs) => {
                 let (s, en) = self.pinned(&vs.at, &vs.offset, start, end);
-                widen(out, key(vs), s - self.lookback, en + if vs.smoothed { self.lookback } else { 0 }, 0);
+                widen(out, key(vs), s - self.lookback - self.closed, en + if vs.smoothed { self.lookback } else { 0 }, 0);
             }
             Expr::Matrix { selector, range, anchored, smoothed, .. } => {
                 let (s, en) = self.pinned(&selector.at, &selector.offset, start, end);
                 let r = self.dur_ms(range);
                 let extra = if *anchored || *smoothed { self.lookback } else { 0 };
-                widen(out, key(selector), s - r - extra, en + if *smoothed { self.lookback } else { 0 }, r);
+                widen(out, key(selector), s - r - extra - self.closed, en + if *smoothed { self.lookback } else { 0 }, r);
             }
             Expr::Subquery { expr, range, step, offset, at, .. } => {
                 let (s, en) = self.pinned(at, offset, start, end);
@@ -481,7 +484,7 @@ impl<'o> Ctx<'o> {
                     continue;
                 }
                 let s = samples[idx - 1];
-                if s.t <= ts - lookback || is_stale_nan(s.v) {
+                if s.t <= ts - lookback - self.closed || is_stale_nan(s.v) {
                     continue;
                 }
                 // data.len() <= STEP_TABLE_MAX, so i fits.
@@ -629,7 +632,7 @@ impl<'o> Ctx<'o> {
             for (j, row) in rows.iter_mut().enumerate() {
                 let ts = base + j as i64 * self.step;
                 // Windows are left-open: (ts - r, ts].
-                while lo < samples.len() && samples[lo].t <= ts - r {
+                while lo < samples.len() && samples[lo].t <= ts - r - self.closed {
                     lo += 1;
                 }
                 hi = hi.max(lo);
@@ -689,7 +692,7 @@ impl<'o> Ctx<'o> {
                     continue;
                 }
                 let s = samples[idx - 1];
-                if s.t <= ts - lookback || is_stale_nan(s.v) {
+                if s.t <= ts - lookback - self.closed || is_stale_nan(s.v) {
                     continue;
                 }
                 out.push(El { labels: labels.clone(), v: s.v, drop_name: false, src_t: s.t });
@@ -715,7 +718,7 @@ impl<'o> Ctx<'o> {
                     continue;
                 }
                 let s = samples[idx - 1];
-                if s.t <= ts - lookback || is_stale_nan(s.v) {
+                if s.t <= ts - lookback - self.closed || is_stale_nan(s.v) {
                     continue;
                 }
                 let st = starts.and_then(|v| v.get(i)).and_then(Option::as_ref).and_then(|st| st.get(idx - 1)).copied().unwrap_or(0);
@@ -745,7 +748,7 @@ impl<'o> Ctx<'o> {
                     let mut new_hi = self.cursors.remove(&(k, 2)).unwrap_or_else(|| vec![0; data.len()]);
                     series.reserve(data.len());
                     for (i, (labels, samples)) in data.iter().enumerate() {
-                        let lo = upper_bound(samples, new_lo[i], ts - r);
+                        let lo = upper_bound(samples, new_lo[i], ts - r - self.closed);
                         let hi = upper_bound(samples, new_hi[i].max(lo), ts);
                         new_lo[i] = lo;
                         new_hi[i] = hi;
@@ -786,7 +789,7 @@ impl<'o> Ctx<'o> {
                 if st <= 0 {
                     return Err(EvalError::rt("zero or negative subquery step", e.span()));
                 }
-                let lo = ts - r;
+                let lo = ts - r - self.closed;
                 let mut first = st * (lo / st);
                 if first <= lo {
                     first += st;
@@ -1250,6 +1253,7 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
         end,
         step,
         lookback: duration_ms(opts.lookback_delta),
+        closed: i64::from(opts.closed_windows),
         data: HashMap::new(),
         has_stale: HashMap::new(),
         starts: HashMap::new(),
@@ -1425,6 +1429,37 @@ mod tests {
             t += step;
         }
         Ok(())
+    }
+
+    /// Prometheus 2.x windows include a sample exactly at the start of a
+    /// range window or of the lookback; Prometheus 3's (the default) do not.
+    #[test]
+    fn closed_windows_include_the_start() {
+        let store = model::mem::MemStore::new();
+        let l = Labels::from_pairs([("__name__", "x")]);
+        for i in 0..=8 {
+            store.append(&l, i * 15_000, i as f64);
+        }
+        let v3 = super::super::Engine::default();
+        let v2 = super::super::Engine::new(EngineOptions { closed_windows: true, ..EngineOptions::default() });
+        let scalar = |e: &super::super::Engine, q: &str, t: i64| match e.instant_query(&store, q, t).unwrap().value {
+            Value::Vector(v) => v.first().map(|s| s.value),
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_eq!(scalar(&v3, "count_over_time(x[1m])", 60_000), Some(4.0));
+        assert_eq!(scalar(&v2, "count_over_time(x[1m])", 60_000), Some(5.0));
+        // The last sample is at 120s: 5m later it has just left the lookback.
+        assert_eq!(scalar(&v3, "x", 420_000), None);
+        assert_eq!(scalar(&v2, "x", 420_000), Some(8.0));
+        assert_eq!(scalar(&v3, "count_over_time(x[1m:15s])", 60_000), Some(4.0));
+        assert_eq!(scalar(&v2, "count_over_time(x[1m:15s])", 60_000), Some(5.0));
+        // Range queries (step tables) agree with instant queries.
+        for e in [&v2, &v3] {
+            let Value::Matrix(m) = e.range_query(&store, "count_over_time(x[1m])", 60_000, 120_000, 60_000).unwrap().value else { panic!("not a matrix") };
+            assert_eq!(m[0].points[0].v, scalar(e, "count_over_time(x[1m])", 60_000).unwrap());
+            let Value::Matrix(m) = e.range_query(&store, "x", 360_000, 420_000, 60_000).unwrap().value else { panic!("not a matrix") };
+            assert_eq!(m[0].points.last().map(|p| p.t), if e.options().closed_windows { Some(420_000) } else { Some(360_000) });
+        }
     }
 
     /// A `MemStore` that allows parallel queriers (safe here: nothing

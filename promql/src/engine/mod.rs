@@ -44,6 +44,12 @@ pub struct EngineOptions {
     pub delayed_name_removal: bool,
     /// Parser limits.
     pub parse: ParseOptions,
+    /// Prometheus 2.x window semantics: range windows and the lookback of
+    /// instant selectors include a sample exactly at their start
+    /// (`[t - range, t]`), where Prometheus 3 (the default, `false`)
+    /// excludes it (`(t - range, t]`). For comparing results with a 2.x
+    /// server; the conformance scripts assume `false`.
+    pub closed_windows: bool,
     /// Threads a query may use to read large selections from storage (the
     /// calling thread included; 1 reads everything on the calling thread).
     /// Default: the available parallelism, at most 4.
@@ -66,6 +72,7 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             delayed_name_removal: true,
             parse: ParseOptions::default(),
+            closed_windows: false,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             use_start_timestamps: true,
         }
