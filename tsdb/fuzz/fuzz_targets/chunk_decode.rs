@@ -11,8 +11,21 @@ fuzz_target!(|data: &[u8]| {
     let Some((&enc, body)) = data.split_first() else { return };
     let Ok(mut it) = ChunkIter::new(enc, body) else { return };
     let mut samples = Vec::new();
-    while let Ok(Some(s)) = it.next() {
-        samples.push(s);
+    let careful = loop {
+        match it.next() {
+            Ok(Some(s)) => samples.push(s),
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    // The bulk decimal decoder gives the same samples and fails on the
+    // same inputs.
+    if enc == tsdb::chunkenc::ENCODING_DEC {
+        let mut bulk = Vec::new();
+        let ok = tsdb::chunkenc::dec::decode_all(body, &mut bulk, &mut Vec::new()).is_ok();
+        assert_eq!(ok, careful);
+        assert_eq!(bulk.len(), samples.len());
+        assert!(bulk.iter().zip(&samples).all(|(a, b)| a.bit_eq(b)));
     }
     let _ = XorChunk::from_bytes(body.to_vec());
     // Decoded timestamps need not increase in garbage; only re-encode
