@@ -525,3 +525,49 @@ fn start_timestamp_function_and_counters_with_starts() {
     }
     db.close().unwrap();
 }
+
+/// Range queries over a tsdb read large selections on two threads while
+/// a writer keeps appending: no deadlock, and every answer covers the
+/// series that existed before the queries started.
+#[test]
+fn parallel_loading_over_tsdb_with_a_live_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = tsdb::Options::builder().fsync(tsdb::FsyncPolicy::Never).retention_time(None).build();
+    let db = std::sync::Arc::new(tsdb::Db::open(dir.path(), opts).unwrap());
+    let labels: Vec<Labels> = (0..2500).map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])).collect();
+    let mut app = db.appender();
+    for k in 0..20i64 {
+        for l in &labels {
+            app.append(l, k * 15_000, k as f64).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop, labels) = (db.clone(), stop.clone(), labels.clone());
+        std::thread::spawn(move || {
+            // New samples for the existing series (after the queried
+            // range) and one new series per commit.
+            let mut k = 20i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut app = db.appender();
+                for l in labels.iter().step_by(10) {
+                    app.append(l, k * 15_000, k as f64).unwrap();
+                }
+                let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", format!("new-{k}"))]);
+                app.append(&l, 60_000, 1.0).unwrap();
+                app.commit().unwrap();
+                k += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let e = Engine::new(EngineOptions { parallelism: 2, ..EngineOptions::default() });
+    for _ in 0..10 {
+        let r = e.range_query(&*db, "count(m)", 60_000, 285_000, 15_000).unwrap();
+        let Value::Matrix(m) = r.value else { panic!("not a matrix") };
+        assert!(m[0].points.iter().all(|p| p.v >= 2500.0), "{:?}", m[0].points.first());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}
