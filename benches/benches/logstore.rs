@@ -7,7 +7,13 @@
 //!   fsynced per push (the default policy);
 //! - `logstore/scan_*`: a line-filter scan — iterate every entry of
 //!   `{job="nginx"}` over the whole range checking `contains("queue full")`
-//!   (throughput in raw line bytes scanned), forward and backward.
+//!   (throughput in raw line bytes scanned), forward and backward;
+//! - `logstore/scan_nginx_hinted_*`: the same scan with the filter pushed
+//!   down as `LogSelectHints` (`select_with_hints`, as logql does for
+//!   `|= "queue full"`): blocks are searched whole with memmem, and blocks
+//!   whose trigram filter rules the literal out are skipped; `_no_filters`
+//!   runs it on a store written without block filters (every block
+//!   decompressed and searched).
 //!
 //! - `logstore/zstd_decode_only_cpu`: the baseline — decompressing the
 //!   nginx lines cut into 256 KiB blocks compressed at the store's default
@@ -25,7 +31,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use logstore::{FsyncPolicy, Options, Store};
-use model::{Direction, Labels, LogEntry, LogQueryable, Matcher};
+use model::{Direction, Labels, LogEntry, LogQueryable, LogSelectHints, Matcher};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -152,6 +158,29 @@ fn scan(store: &Store, dir: Direction) -> (u64, u64) {
     (n, hits)
 }
 
+/// The pushed-down scan: entries of `{job="nginx"}` containing "queue
+/// full", as the store returns them with the hint.
+fn scan_hinted(store: &Store) -> u64 {
+    let q = store.log_querier().expect("querier");
+    let hints = LogSelectHints::line_contains(["queue full"]);
+    let mut streams = q
+        .select_with_hints(
+            &[Matcher::equal("job", "nginx")],
+            i64::MIN,
+            i64::MAX,
+            Direction::Backward,
+            &hints,
+        )
+        .expect("select");
+    let mut hits = 0u64;
+    for s in &mut streams {
+        while let Some(e) = s.entries.next().expect("next") {
+            hits += u64::from(e.line.contains("queue full"));
+        }
+    }
+    hits
+}
+
 fn bench(c: &mut Criterion) {
     let Some(reqs) = load() else { return };
     let total = raw_bytes(&reqs, None);
@@ -242,8 +271,40 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    let tmp_bare = tempfile::tempdir().expect("tempdir");
+    let bare = {
+        let mut o = Options::builder();
+        o.flush_interval(None).fsync(FsyncPolicy::Never).block_filters(false);
+        let s = Store::open(tmp_bare.path(), o.build()).expect("open");
+        for r in &reqs {
+            s.push(r).expect("push");
+        }
+        s.flush().expect("flush");
+        s
+    };
+    assert_eq!(scan_hinted(&store), hits, "hinted scan disagrees with the plain one");
+    assert_eq!(
+        scan_hinted(&bare),
+        hits,
+        "hinted scan without filters disagrees with the plain one"
+    );
+    for (name, s) in
+        [("scan_nginx_hinted_cpu", &store), ("scan_nginx_hinted_no_filters_cpu", &bare)]
+    {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                Clock::Cpu.measure(|| {
+                    for _ in 0..iters {
+                        black_box(scan_hinted(s));
+                    }
+                })
+            })
+        });
+    }
     // Baseline: zstd decompression alone of the same lines in 256 KiB
-    // blocks, same level, same clock.
+    // blocks, same level and minimum match length as the store, same clock.
+    let mut comp = zstd::bulk::Compressor::new(logstore::DEFAULT_ZSTD_LEVEL).expect("compressor");
+    comp.set_parameter(zstd::zstd_safe::CParameter::MinMatch(7)).expect("min match");
     let mut blocks = Vec::new();
     let mut bufs: std::collections::HashMap<&Labels, Vec<u8>> = Default::default();
     for (labels, entries) in reqs.iter().flatten().filter(|(l, _)| l.get("job") == Some("nginx")) {
@@ -251,19 +312,13 @@ fn bench(c: &mut Criterion) {
         for e in entries {
             buf.extend_from_slice(e.line.as_bytes());
             if buf.len() >= logstore::DEFAULT_BLOCK_SIZE {
-                blocks.push((
-                    zstd::bulk::compress(buf, logstore::DEFAULT_ZSTD_LEVEL).expect("compress"),
-                    buf.len(),
-                ));
+                blocks.push((comp.compress(buf).expect("compress"), buf.len()));
                 buf.clear();
             }
         }
     }
     for buf in bufs.values().filter(|b| !b.is_empty()) {
-        blocks.push((
-            zstd::bulk::compress(buf, logstore::DEFAULT_ZSTD_LEVEL).expect("compress"),
-            buf.len(),
-        ));
+        blocks.push((comp.compress(buf).expect("compress"), buf.len()));
     }
     g.bench_function("zstd_decode_only_cpu", |b| {
         let mut dctx = zstd::bulk::Decompressor::new().expect("dctx");

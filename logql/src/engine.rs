@@ -12,7 +12,7 @@ use crate::ast::*;
 use crate::error::EvalError;
 use crate::pipeline::{LineLabels, Pipeline, ERROR_LABEL, SAMPLE_EXTRACTION_ERR};
 use crate::units::{parse_bytes, parse_go_duration, parse_go_float};
-use model::{Direction, Label, Labels, LogEntry, LogQueryable, MatchType};
+use model::{Direction, Label, Labels, LogEntry, LogQueryable, LogSelectHints, MatchType};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -221,7 +221,8 @@ impl<'a> Engine<'a> {
         let querier = self.store.log_querier()?;
         // End is exclusive for log queries.
         let end = if p.end > p.start { p.end - 1 } else { p.end };
-        let mut streams = querier.select(&l.matchers, p.start, end, p.direction)?;
+        let hints = LogSelectHints::line_contains(pipeline.required_substrings());
+        let mut streams = querier.select_with_hints(&l.matchers, p.start, end, p.direction, &hints)?;
         // Each stream contributes at most `limit` entries, already in order.
         let mut candidates: Vec<(i64, usize, Labels, LogEntry)> = Vec::new();
         let mut seq = 0usize;
@@ -331,7 +332,9 @@ impl<'a> Engine<'a> {
         let lo = first.saturating_sub(r.offset).saturating_sub(r.range); // exclusive
         let hi = last.saturating_sub(r.offset); // inclusive
         let querier = self.store.log_querier()?;
-        let mut streams = querier.select(&r.log.matchers, lo.saturating_add(1), hi, Direction::Forward)?;
+        let hints = LogSelectHints::line_contains(pipeline.required_substrings());
+        let mut streams =
+            querier.select_with_hints(&r.log.matchers, lo.saturating_add(1), hi, Direction::Forward, &hints)?;
         let bytes = matches!(op, RangeOp::BytesRate | RangeOp::BytesOverTime);
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<SeriesData> = Vec::new();

@@ -260,6 +260,28 @@ impl Pipeline {
         self.stages.iter().all(|s| matches!(s, CStage::LineFilter(_)))
     }
 
+    /// Substrings every line this pipeline keeps contains, as the line
+    /// was stored: the single-value `|=` filters met before any stage that
+    /// rewrites the line (`line_format`, `unpack`, `decolorize`). A
+    /// storage may skip lines lacking one; the pipeline still checks them.
+    pub fn required_substrings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.stages {
+            match s {
+                CStage::LineFilter(CLineFilter::Contains(v, false)) => {
+                    if let [one] = v.as_slice() {
+                        if !one.is_empty() {
+                            out.push(one.clone());
+                        }
+                    }
+                }
+                CStage::LineFormat(_) | CStage::Unpack | CStage::Decolorize(_) => break,
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Applies only the line filters (for [`Pipeline::is_line_filter_only`]
     /// pipelines); whether the line is kept.
     pub fn keep_line(&self, line: &str) -> bool {
@@ -666,6 +688,20 @@ mod tests {
         let (_, l) = run(r#"{app="a"} | json"#, &s, "broken").unwrap();
         assert_eq!(l.get("__error__"), Some("JSONParserErr"));
         assert!(run(r#"{app="a"} | json | __error__="""#, &s, "broken").is_none());
+    }
+
+    #[test]
+    fn required_substrings_stop_at_line_rewrites() {
+        let req = |q: &str| {
+            let Expr::Log(l) = crate::parse(q).unwrap() else { panic!() };
+            Pipeline::compile(&l.pipeline).unwrap().required_substrings()
+        };
+        assert_eq!(req(r#"{a="b"} |= "x" != "y" |~ "z" |= "w""#), ["x", "w"]);
+        assert_eq!(req(r#"{a="b"} |= "x" or "y" |= """#), Vec::<String>::new());
+        assert_eq!(req(r#"{a="b"} | logfmt | level="error" |= "x""#), ["x"]);
+        assert_eq!(req(r#"{a="b"} |= "x" | line_format "{{.a}}" |= "y""#), ["x"]);
+        assert_eq!(req(r#"{a="b"} | unpack |= "y""#), Vec::<String>::new());
+        assert_eq!(req(r#"{a="b"} | decolorize |= "y""#), Vec::<String>::new());
     }
 
     #[test]

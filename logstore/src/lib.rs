@@ -11,7 +11,10 @@
 //!   by a background thread and on [`Store::close`]);
 //! - queries go through [`model::LogQueryable`]: streams are picked with
 //!   label postings, blocks outside the time range are skipped by their
-//!   min/max timestamps, and entries are lent from a reused buffer.
+//!   min/max timestamps, and entries are lent from a reused buffer;
+//!   with `LogQuerier::select_with_hints`, literals that lines must contain
+//!   are searched for block-wide, and blocks whose trigram filter rules
+//!   them out are not even decompressed.
 //!
 //! The WAL is `tsdb::wal` (framing, checksums, torn-tail repair) carrying
 //! this crate's records; the file formats are specified in
@@ -48,6 +51,7 @@ mod head;
 mod options;
 mod querier;
 mod record;
+mod search;
 mod store;
 mod streams;
 
@@ -56,9 +60,9 @@ pub use error::{
     RetentionError,
 };
 pub use options::{
-    Options, OptionsBuilder, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_CHUNK_AGE,
-    DEFAULT_MAX_LABELS_PER_STREAM, DEFAULT_MAX_LINE_SIZE, DEFAULT_MAX_STREAMS,
-    DEFAULT_WAL_SEGMENT_SIZE, DEFAULT_ZSTD_LEVEL,
+    Options, OptionsBuilder, DEFAULT_BLOCK_FILTER_MIN_SIZE, DEFAULT_BLOCK_SIZE,
+    DEFAULT_MAX_CHUNK_AGE, DEFAULT_MAX_LABELS_PER_STREAM, DEFAULT_MAX_LINE_SIZE,
+    DEFAULT_MAX_STREAMS, DEFAULT_WAL_SEGMENT_SIZE, DEFAULT_ZSTD_LEVEL,
 };
 pub use store::{FlushStats, OpenReport, PushOutcome, RetentionStats, Store, StoreStats};
 pub use tsdb::wal::{FsyncPolicy, RepairReport};

@@ -11,15 +11,22 @@
 //! after the other. Out-of-order pushes can make blocks overlap; overlapping
 //! blocks form a group whose entries are merged by timestamp, ties broken
 //! by block creation order (which is push order).
+//!
+//! `select_with_hints` takes the literals a query's line filters require
+//! (`LogSelectHints::line_contains`): blocks whose trigram filter rules one
+//! out are not decompressed, and the others are searched as a whole
+//! (`search.rs`) so only matching entries are lent out.
 
 use crate::chunk::block::DecodedBlock;
+use crate::search::LineSearch;
 use crate::store::Store;
 use crate::streams::{BlockData, BlockRef};
 use model::{
-    matches_all, Direction, EntryIter, Labels, LogEntryRef, LogQuerier, LogQueryable, Matcher,
-    StorageError, Stream,
+    matches_all, Direction, EntryIter, Labels, LogEntryRef, LogQuerier, LogQueryable,
+    LogSelectHints, Matcher, StorageError, Stream,
 };
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 impl LogQueryable for Store {
     fn log_querier(&self) -> Result<Box<dyn LogQuerier + '_>, StorageError> {
@@ -125,12 +132,34 @@ impl LogQuerier for StoreQuerier<'_> {
         end: i64,
         direction: Direction,
     ) -> Result<Vec<Stream<'a>>, StorageError> {
+        self.select_with_hints(matchers, start, end, direction, &LogSelectHints::none())
+    }
+
+    /// Uses `hints.line_contains`: each block's lines are searched as one
+    /// string for the needles, and only the entries whose line contains
+    /// all of them are returned.
+    fn select_with_hints<'a>(
+        &'a self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        direction: Direction,
+        hints: &LogSelectHints,
+    ) -> Result<Vec<Stream<'a>>, StorageError> {
         let (sel, start) = self.gather(matchers, start, end, true)?;
+        let search = LineSearch::new(&hints.line_contains).map(Arc::new);
         Ok(sel
             .into_iter()
             .map(|s| Stream {
                 labels: s.labels,
-                entries: Box::new(StreamIter::new(s.blocks, s.head, start, end, direction)),
+                entries: Box::new(StreamIter::new(
+                    s.blocks,
+                    s.head,
+                    start,
+                    end,
+                    direction,
+                    search.clone(),
+                )),
             })
             .collect())
     }
@@ -241,6 +270,10 @@ struct StreamIter {
     dctx: Option<zstd::bulk::Decompressor<'static>>,
     empty: Labels,
     failed: bool,
+    /// Only entries whose line passes this are returned.
+    search: Option<Arc<LineSearch>>,
+    /// Scratch for `LineSearch::matching`.
+    hits: Vec<u32>,
 }
 
 impl StreamIter {
@@ -250,6 +283,7 @@ impl StreamIter {
         start: i64,
         end: i64,
         direction: Direction,
+        search: Option<Arc<LineSearch>>,
     ) -> StreamIter {
         let mut sources: Vec<Source> = blocks
             .into_iter()
@@ -299,6 +333,8 @@ impl StreamIter {
             dctx: None,
             empty: Labels::empty(),
             failed: false,
+            search,
+            hits: Vec::new(),
         }
     }
 
@@ -310,6 +346,15 @@ impl StreamIter {
         for (k, src) in self.sources[g0..g1].iter_mut().enumerate() {
             match &mut src.kind {
                 SourceKind::Block(b) => {
+                    if let Some(s) = &self.search {
+                        let filter =
+                            b.filter().map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                        if filter.is_some_and(|f| !s.may_match(f)) {
+                            // No line of this block can match: skip it.
+                            self.bufs[k].clear();
+                            continue;
+                        }
+                    }
                     let dctx = match &mut self.dctx {
                         Some(d) => d,
                         None => self.dctx.insert(decompressor()?),
@@ -324,11 +369,25 @@ impl StreamIter {
             }
         }
         let (start, end) = (self.start, self.end);
-        if n == 1 {
+        if n == 1 && self.search.is_none() {
             let ts = &self.bufs[0].ts;
             self.single = true;
             self.lo = ts.partition_point(|t| *t < start);
             self.hi = ts.partition_point(|t| *t <= end);
+        } else if n == 1 {
+            // Entries of one block in time order: the hits, in order.
+            let b = &self.bufs[0];
+            let lo = b.ts.partition_point(|t| *t < start);
+            let hi = b.ts.partition_point(|t| *t <= end);
+            self.hits.clear();
+            if let Some(s) = &self.search {
+                s.matching(b, lo, hi, &mut self.hits);
+            }
+            self.single = false;
+            self.merged.clear();
+            self.merged.extend(self.hits.iter().map(|&i| (0, i)));
+            self.lo = 0;
+            self.hi = self.merged.len();
         } else {
             self.single = false;
             self.keyed.clear();
@@ -337,8 +396,19 @@ impl StreamIter {
                 let rank = self.sources[g0 + k].rank;
                 let lo = ts.partition_point(|t| *t < start);
                 let hi = ts.partition_point(|t| *t <= end);
-                for (i, t) in ts.iter().enumerate().take(hi).skip(lo) {
-                    self.keyed.push((*t, rank, k as u32, i as u32));
+                match &self.search {
+                    None => {
+                        for (i, t) in ts.iter().enumerate().take(hi).skip(lo) {
+                            self.keyed.push((*t, rank, k as u32, i as u32));
+                        }
+                    }
+                    Some(s) => {
+                        self.hits.clear();
+                        s.matching(&self.bufs[k], lo, hi, &mut self.hits);
+                        for &i in &self.hits {
+                            self.keyed.push((ts[i as usize], rank, k as u32, i));
+                        }
+                    }
                 }
             }
             // Stable: within one block, entries keep their order.

@@ -3,6 +3,7 @@
 
 use crate::chunk::file::{ChunkFile, FileBlock};
 use crate::chunk::BlockMeta;
+use crate::error::ChunkError;
 use crate::head::Head;
 use model::{Labels, MatchType, Matcher};
 use std::collections::HashMap;
@@ -22,9 +23,21 @@ pub(crate) enum BlockData {
 pub(crate) struct BlockRef {
     pub meta: BlockMeta,
     pub data: BlockData,
+    /// The trigram filter of a block not yet flushed (a flushed block's
+    /// filter is in its chunk file).
+    pub mem_filter: Option<Arc<[u8]>>,
 }
 
 impl BlockRef {
+    /// The block's trigram filter (`chunk::filter`), if it has one; a
+    /// chunk file's copy is checked against its CRC.
+    pub fn filter(&self) -> Result<Option<&[u8]>, ChunkError> {
+        match &self.data {
+            BlockData::Mem(_) => Ok(self.mem_filter.as_deref()),
+            BlockData::File(f, fb) => f.filter(fb),
+        }
+    }
+
     pub fn compressed_len(&self) -> usize {
         match &self.data {
             BlockData::Mem(b) => b.len(),

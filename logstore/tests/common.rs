@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use logstore::{FsyncPolicy, Options, OptionsBuilder, Store};
-use model::{Direction, Labels, LogEntry, LogQueryable, Matcher};
+use model::{Direction, Labels, LogEntry, LogQueryable, LogSelectHints, Matcher};
 use std::path::Path;
 
 /// Options without a background thread and without fsync (tests only
@@ -29,7 +29,11 @@ pub fn collect(
     dir: Direction,
 ) -> Vec<(Labels, Vec<LogEntry>)> {
     let querier = q.log_querier().unwrap();
-    let streams = querier.select(matchers, start, end, dir).unwrap();
+    drain(querier.select(matchers, start, end, dir).unwrap())
+}
+
+/// Every entry of every stream, owned.
+fn drain(streams: Vec<model::Stream<'_>>) -> Vec<(Labels, Vec<LogEntry>)> {
     streams
         .into_iter()
         .map(|mut s| {
@@ -40,6 +44,21 @@ pub fn collect(
             (s.labels, v)
         })
         .collect()
+}
+
+/// Like [`collect`], through `select_with_hints` with lines that must
+/// contain all of `needles`.
+pub fn collect_hinted(
+    q: &dyn LogQueryable,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+    dir: Direction,
+    needles: &[&str],
+) -> Vec<(Labels, Vec<LogEntry>)> {
+    let querier = q.log_querier().unwrap();
+    let hints = LogSelectHints::line_contains(needles.iter().copied());
+    drain(querier.select_with_hints(matchers, start, end, dir, &hints).unwrap())
 }
 
 /// Everything in the store, oldest first.

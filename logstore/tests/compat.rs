@@ -1,19 +1,27 @@
-//! Reading a store written by format version 1 (committed under
-//! `tests/data/v1/`): one chunk file with two streams (one with structured
+//! Reading stores written by each chunk format version (committed under
+//! `tests/data/v<N>/`): chunk files with two streams (one with structured
 //! metadata, one with overlapping blocks) and a WAL segment with entries
-//! that were never flushed.
+//! that were never flushed. Version 1 has no block filters; version 2
+//! stores a trigram filter after each block.
 //!
-//! The fixture was made by running
-//! `LOGSTORE_WRITE_FIXTURE=logstore/tests/data/v1 cargo test -p logstore --test tests -- --ignored compat::write_v1_fixture`
-//! on an empty directory.
+//! A fixture is made by running
+//! `LOGSTORE_WRITE_FIXTURE=logstore/tests/data/v<N> cargo test -p logstore --test tests -- --ignored compat::write_fixture`
+//! on an empty directory with the code that writes version N.
 
-use crate::common::{dump, lbl};
+use crate::common::{collect_hinted, dump, lbl};
 use logstore::{FsyncPolicy, Options, Store};
-use model::{Labels, LogEntry};
+use model::{Direction, Labels, LogEntry, Matcher};
 use std::path::Path;
 
 fn options() -> Options {
-    Options::builder().flush_interval(None).fsync(FsyncPolicy::Never).block_size(1024).build()
+    // Filters even for these tiny blocks, so that the version 2 fixture
+    // has some.
+    Options::builder()
+        .flush_interval(None)
+        .fsync(FsyncPolicy::Never)
+        .block_size(1024)
+        .block_filter_min_size(0)
+        .build()
 }
 
 fn expected() -> Vec<(Labels, Vec<LogEntry>)> {
@@ -42,7 +50,7 @@ fn expected() -> Vec<(Labels, Vec<LogEntry>)> {
 /// docs) when adding a format version.
 #[test]
 #[ignore = "writes the compatibility fixture"]
-fn write_v1_fixture() {
+fn write_fixture() {
     let Ok(dir) = std::env::var("LOGSTORE_WRITE_FIXTURE") else { return };
     let s = Store::open(&dir, options()).unwrap();
     let e = expected();
@@ -55,9 +63,9 @@ fn write_v1_fixture() {
     // Dropped without close: the last push stays in the WAL only.
 }
 
-#[test]
-fn reads_format_v1() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1");
+/// Opens a copy of the fixture of `version`.
+fn open_fixture(version: u32) -> (tempfile::TempDir, Store) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/v{version}"));
     let tmp = tempfile::tempdir().unwrap();
     for sub in ["chunks", "wal"] {
         std::fs::create_dir_all(tmp.path().join(sub)).unwrap();
@@ -67,9 +75,45 @@ fn reads_format_v1() {
         }
     }
     let s = Store::open(tmp.path(), options()).unwrap();
+    (tmp, s)
+}
+
+fn check_fixture(s: &Store) {
     assert_eq!(s.open_report().chunk_files, 2);
     assert_eq!(s.open_report().wal_records, 1);
     let mut want = expected();
     want.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(dump(&s), want);
+    assert_eq!(dump(s), want.clone());
+    // Line hints give the entries containing the needle, whichever way
+    // the blocks are filtered.
+    for needle in ["héllo wörld xx", "same ts", "GET /metrics", "not there"] {
+        let hinted = collect_hinted(
+            s,
+            &[Matcher::equal("job", "api")],
+            i64::MIN,
+            i64::MAX,
+            Direction::Forward,
+            &[needle],
+        );
+        let api = &want.iter().find(|(l, _)| l.get("job") == Some("api")).unwrap().1;
+        let expect: Vec<LogEntry> =
+            api.iter().filter(|e| e.line.contains(needle)).cloned().collect();
+        assert_eq!(hinted.len(), 1);
+        assert_eq!(hinted[0].1, expect, "{needle}");
+    }
+}
+
+#[test]
+fn reads_format_v1() {
+    let (_tmp, s) = open_fixture(1);
+    check_fixture(&s);
+}
+
+#[test]
+fn reads_format_v2() {
+    let (_tmp, s) = open_fixture(2);
+    check_fixture(&s);
+    let chunk = _tmp.path().join("chunks/00000001");
+    let data = std::fs::read(&chunk).unwrap();
+    assert_eq!(data[4], 2, "fixture is format version 2");
 }

@@ -3,7 +3,7 @@
 //! reopens, then random matchers, ranges and directions must give
 //! identical results.
 
-use crate::common::{collect, open, opts};
+use crate::common::{collect, collect_hinted, open, opts};
 use model::mem::MemLogStore;
 use model::{Direction, Labels, LogEntry, LogQueryable, MatchType, Matcher};
 use proptest::prelude::*;
@@ -53,8 +53,27 @@ fn matcher() -> impl Strategy<Value = Matcher> {
     (kinds, names, values).prop_map(|(k, n, v)| Matcher::new(k, n, v).unwrap())
 }
 
-fn query() -> impl Strategy<Value = (Vec<Matcher>, i64, i64, bool)> {
-    (proptest::collection::vec(matcher(), 0..3), -10i64..1010, 0i64..1100, any::<bool>())
+fn query() -> impl Strategy<Value = (Vec<Matcher>, i64, i64, bool, Vec<&'static str>)> {
+    // Needles over lines like "w2 17 zzz": some in every line, some in
+    // a few, some straddling words, some in none.
+    let needle = prop_oneof![
+        Just("w1"),
+        Just("w2 1"),
+        Just(" 3"),
+        Just("zzzz"),
+        Just("7 z"),
+        Just("z\nw"),
+        Just("w"),
+        Just("nowhere"),
+        Just(""),
+    ];
+    (
+        proptest::collection::vec(matcher(), 0..3),
+        -10i64..1010,
+        0i64..1100,
+        any::<bool>(),
+        proptest::collection::vec(needle, 0..3),
+    )
 }
 
 proptest! {
@@ -65,7 +84,8 @@ proptest! {
         let mut o = opts();
         // Small blocks so many get cut; a huge window so nothing is
         // rejected as too old.
-        o.block_size(1024).max_chunk_age(std::time::Duration::from_secs(1 << 30));
+        // Filters on every block, however small, so hinted queries use them.
+        o.block_size(1024).block_filter_min_size(0).max_chunk_age(std::time::Duration::from_secs(1 << 30));
         let mut store = open(tmp.path(), &o);
         let oracle = MemLogStore::new();
         let mut counter = 0u64;
@@ -98,9 +118,18 @@ proptest! {
                 }
             }
         }
-        for (m, start, end, fwd) in &queries {
+        for (m, start, end, fwd, needles) in &queries {
             let dir = if *fwd { Direction::Forward } else { Direction::Backward };
-            prop_assert_eq!(collect(&store, m, *start, *end, dir), collect(&oracle, m, *start, *end, dir));
+            let want = collect(&oracle, m, *start, *end, dir);
+            prop_assert_eq!(collect(&store, m, *start, *end, dir), want.clone());
+            // With line hints: the same streams, only the lines containing
+            // every needle (the store honours the hints; the oracle's
+            // entries are filtered by hand).
+            let filtered: Vec<(Labels, Vec<LogEntry>)> = want
+                .into_iter()
+                .map(|(l, es)| (l, es.into_iter().filter(|e| needles.iter().all(|n| e.line.contains(n))).collect()))
+                .collect();
+            prop_assert_eq!(collect_hinted(&store, m, *start, *end, dir, needles), filtered);
             let q = store.log_querier().unwrap();
             let oq = oracle.log_querier().unwrap();
             prop_assert_eq!(q.series(m, *start, *end).unwrap(), oq.series(m, *start, *end).unwrap());

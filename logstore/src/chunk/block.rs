@@ -189,7 +189,8 @@ impl DecodedBlock {
         }
     }
 
-    fn clear(&mut self) {
+    /// Empties the block (no entries).
+    pub fn clear(&mut self) {
         self.lines.clear();
         self.ts.clear();
         self.ends.clear();
@@ -316,6 +317,14 @@ fn read_uvarint(buf: &[u8], pos: &mut usize) -> Option<u64> {
         *pos += 1;
         return Some(u64::from(b));
     }
+    // Two bytes (128..16383) is the other common case: line lengths of
+    // typical log lines, millisecond deltas of a busy stream.
+    if let Some(&b1) = buf.get(*pos + 1) {
+        if b1 < 0x80 {
+            *pos += 2;
+            return Some(u64::from(b & 0x7f) | u64::from(b1) << 7);
+        }
+    }
     let (v, n) = tsdb::encoding::uvarint(buf.get(*pos..)?)?;
     *pos += n;
     Some(v)
@@ -366,6 +375,24 @@ mod tests {
         assert_eq!(d.line(2), "z");
         assert_eq!(d.meta(1), Some(&m));
         assert_eq!(d.meta(0), Some(&Labels::empty()));
+    }
+
+    #[test]
+    fn uvarint_fast_paths_agree_with_the_general_reader() {
+        for v in [0u64, 1, 127, 128, 200, 16_383, 16_384, 1 << 21, u64::MAX] {
+            let mut e = Encbuf::new();
+            e.put_uvarint(v);
+            e.put_uvarint(5);
+            let b = e.get();
+            let mut pos = 0;
+            assert_eq!(read_uvarint(b, &mut pos), Some(v));
+            assert_eq!(read_uvarint(b, &mut pos), Some(5));
+            assert_eq!(pos, b.len());
+            // Cut inside the first varint: no value.
+            let n = tsdb::encoding::uvarint_len(v);
+            let mut pos = 0;
+            assert_eq!(read_uvarint(&b[..n - 1], &mut pos), None, "{v}");
+        }
     }
 
     #[test]

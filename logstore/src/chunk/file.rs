@@ -2,15 +2,20 @@
 //! streams and their blocks, and a footer locating the index.
 //!
 //! ```text
-//! header  "LSCK" | version u8 (1) | 3 zero bytes
-//! blocks  zstd frames, one per block
+//! header  "LSCK" | version u8 (2; 1 is read too) | 3 zero bytes
+//! blocks  per block: zstd frame, then (version 2) its filter, if any
 //! index   uvarint wal_upto | uvarint stream count | per stream:
 //!           uvarint label count | (uvarint-str name, uvarint-str value)* |
 //!           uvarint block count | per block: varint min_t | varint max_t |
 //!           uvarint entries | uvarint line_bytes | uvarint raw_len |
-//!           uvarint offset | uvarint length | be32 crc32c(block bytes)
+//!           uvarint offset | uvarint length | be32 crc32c(block bytes) |
+//!           version 2 only: uvarint filter_len |
+//!             if filter_len > 0: be32 crc32c(filter bytes)
 //! footer  be64 index offset | be32 crc32c(index) | "LSCI"
 //! ```
+//!
+//! A block's filter (`super::filter`) lies right after its frame, at
+//! `offset + length`.
 //!
 //! Files are written under `<name>.tmp`, fsynced and renamed into place, and
 //! never modified afterwards, which is what makes memory-mapping them sound.
@@ -28,15 +33,18 @@ use tsdb::fs::{IoContext, IoError, Mmap};
 pub(crate) const MAGIC: [u8; 4] = *b"LSCK";
 /// Magic closing a chunk file.
 pub(crate) const FOOTER_MAGIC: [u8; 4] = *b"LSCI";
-/// Format version.
-pub(crate) const VERSION: u8 = 1;
+/// Format version written. Version 1 (no block filters) is read too.
+pub(crate) const VERSION: u8 = 2;
 const HEADER_LEN: usize = 8;
 const FOOTER_LEN: usize = 16;
 
-/// One stream's blocks to write: metadata and compressed bytes.
+/// A block to write: metadata, compressed bytes, filter.
+pub(crate) type BlockToWrite<'a> = (BlockMeta, &'a [u8], Option<&'a [u8]>);
+
+/// One stream's blocks to write.
 pub(crate) struct StreamBlocks<'a> {
     pub labels: &'a Labels,
-    pub blocks: Vec<(BlockMeta, &'a [u8])>,
+    pub blocks: Vec<BlockToWrite<'a>>,
 }
 
 /// Writes a chunk file durably at `path`. Returns the file size.
@@ -65,8 +73,10 @@ pub(crate) fn write_chunk_file(
             index.put_uvarint_str(&l.value);
         }
         index.put_uvarint(s.blocks.len() as u64);
-        for (m, bytes) in &s.blocks {
+        for (m, bytes, filter) in &s.blocks {
             w.write_all(bytes).ctx("write", &tmp)?;
+            let filter = filter.unwrap_or_default();
+            w.write_all(filter).ctx("write", &tmp)?;
             index.put_varint(m.min_t);
             index.put_varint(m.max_t);
             index.put_uvarint(u64::from(m.entries));
@@ -75,7 +85,11 @@ pub(crate) fn write_chunk_file(
             index.put_uvarint(offset);
             index.put_uvarint(bytes.len() as u64);
             index.put_be32(crc32(bytes));
-            offset += bytes.len() as u64;
+            index.put_uvarint(filter.len() as u64);
+            if !filter.is_empty() {
+                index.put_be32(crc32(filter));
+            }
+            offset += (bytes.len() + filter.len()) as u64;
         }
     }
     w.write_all(index.get()).ctx("write", &tmp)?;
@@ -107,6 +121,9 @@ pub(crate) struct FileBlock {
     pub offset: usize,
     pub len: usize,
     pub crc: u32,
+    /// Length and CRC of the filter stored after the block (0: none).
+    pub filter_len: usize,
+    pub filter_crc: u32,
 }
 
 /// The streams of a chunk file with their blocks, in file order.
@@ -134,6 +151,22 @@ impl ChunkFile {
             return Err(self.err(b.offset, "block checksum mismatch"));
         }
         Ok(bytes)
+    }
+
+    /// The block's filter, if it has one, checked against its CRC.
+    pub fn filter(&self, b: &FileBlock) -> Result<Option<&[u8]>, ChunkError> {
+        if b.filter_len == 0 {
+            return Ok(None);
+        }
+        let at = b.offset + b.len;
+        let bytes = self
+            .map
+            .get(at..at + b.filter_len)
+            .ok_or_else(|| self.err(at, "block filter out of bounds"))?;
+        if crc32(bytes) != b.filter_crc {
+            return Err(self.err(at, "block filter checksum mismatch"));
+        }
+        Ok(Some(bytes))
     }
 
     /// An error about this file at `offset`.
@@ -168,8 +201,9 @@ pub(crate) fn parse(data: &[u8]) -> Result<(u32, FileIndex), (u64, String)> {
     if data[..4] != MAGIC {
         return Err((0, format!("bad magic {:02x?}", &data[..4])));
     }
-    if data[4] != VERSION {
-        return Err((4, format!("unsupported version {}", data[4])));
+    let version = data[4];
+    if version != 1 && version != VERSION {
+        return Err((4, format!("unsupported version {version}")));
     }
     if data[5..8] != [0, 0, 0] {
         return Err((5, "reserved header bytes are not zero".into()));
@@ -217,6 +251,12 @@ pub(crate) fn parse(data: &[u8]) -> Result<(u32, FileIndex), (u64, String)> {
             let offset = d.uvarint().map_err(de)?;
             let len = d.uvarint().map_err(de)?;
             let crc = d.be32().map_err(de)?;
+            let (filter_len, filter_crc) = if version >= 2 {
+                let n = d.uvarint().map_err(de)?;
+                (n, if n > 0 { d.be32().map_err(de)? } else { 0 })
+            } else {
+                (0, 0)
+            };
             if min_t > max_t || entries == 0 {
                 return Err((
                     at,
@@ -224,15 +264,27 @@ pub(crate) fn parse(data: &[u8]) -> Result<(u32, FileIndex), (u64, String)> {
                 ));
             }
             if offset < HEADER_LEN as u64
-                || offset.checked_add(len).is_none_or(|e| e > index_off as u64)
+                || offset
+                    .checked_add(len)
+                    .and_then(|e| e.checked_add(filter_len))
+                    .is_none_or(|e| e > index_off as u64)
             {
                 return Err((
                     at,
-                    format!("block at {offset} of {len} bytes lies outside the block area"),
+                    format!(
+                        "block at {offset} of {len} bytes (filter {filter_len}) lies outside the block area"
+                    ),
                 ));
             }
             let meta = BlockMeta { min_t, max_t, entries, line_bytes, raw_len };
-            blocks.push(FileBlock { meta, offset: offset as usize, len: len as usize, crc });
+            blocks.push(FileBlock {
+                meta,
+                offset: offset as usize,
+                len: len as usize,
+                crc,
+                filter_len: filter_len as usize,
+                filter_crc,
+            });
         }
         out.push((labels, blocks));
     }
@@ -254,7 +306,10 @@ mod tests {
         write_chunk_file(
             &p,
             3,
-            &[StreamBlocks { labels: &l, blocks: vec![(m, b"abcdef"), (m, b"xyz")] }],
+            &[StreamBlocks {
+                labels: &l,
+                blocks: vec![(m, b"abcdef", Some(b"filt")), (m, b"xyz", None)],
+            }],
         )
         .unwrap();
         p
@@ -270,6 +325,8 @@ mod tests {
         assert_eq!(idx[0].1.len(), 2);
         assert_eq!(f.block(&idx[0].1[0]).unwrap(), b"abcdef");
         assert_eq!(f.block(&idx[0].1[1]).unwrap(), b"xyz");
+        assert_eq!(f.filter(&idx[0].1[0]).unwrap(), Some(&b"filt"[..]));
+        assert_eq!(f.filter(&idx[0].1[1]).unwrap(), None);
         assert!(!dir.path().join("00000001.tmp").exists());
     }
 
@@ -281,11 +338,23 @@ mod tests {
             assert!(parse(&data[..cut]).is_err(), "cut at {cut}");
         }
         // Flipping a bit in the header, index or footer is detected by the
-        // magic, version or CRC; in a block by the block CRC at read time.
-        for i in (0..8).chain(17..data.len()) {
+        // magic, version or CRC; in a block or filter (bytes 8..21) by
+        // their CRCs at read time.
+        for i in (0..8).chain(21..data.len()) {
             let mut d = data.clone();
             d[i] ^= 0x10;
             assert!(parse(&d).is_err(), "flip at {i}");
+        }
+        let p = dir.path().join("flipped");
+        for i in 8..21 {
+            let mut d = data.clone();
+            d[i] ^= 0x10;
+            std::fs::write(&p, &d).unwrap();
+            let (f, idx) = ChunkFile::open(&p).unwrap();
+            let b = &idx[0].1;
+            let damaged =
+                f.block(&b[0]).is_err() || f.block(&b[1]).is_err() || f.filter(&b[0]).is_err();
+            assert!(damaged, "flip at {i}");
         }
     }
 

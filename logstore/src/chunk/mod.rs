@@ -4,6 +4,7 @@
 
 pub(crate) mod block;
 pub(crate) mod file;
+pub(crate) mod filter;
 
 /// What the index records about one block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -42,7 +42,8 @@ pub use labels::{
     LabelsBuilder, MatchType, Matcher, MatcherError, METRIC_NAME,
 };
 pub use logs::{
-    Direction, EntryIter, LogEntry, LogEntryRef, LogQuerier, LogQueryable, Stream, VecEntryIter,
+    Direction, EntryIter, LogEntry, LogEntryRef, LogQuerier, LogQueryable, LogSelectHints, Stream,
+    VecEntryIter,
 };
 pub use series::{
     collect_range, is_stale_nan, stale_nan, MetricMetadata, Querier, Queryable, Sample,

@@ -109,6 +109,52 @@ impl fmt::Debug for Stream<'_> {
     }
 }
 
+/// What a query will do with the entries of a select, which a storage may
+/// use to return fewer of them.
+///
+/// Hints only ever allow a storage to leave out entries the query would
+/// drop anyway: a storage may ignore them entirely, and the query still
+/// applies its whole pipeline to whatever is returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogSelectHints {
+    /// Every entry the query keeps has a line containing each of these
+    /// strings (case-sensitive, exact bytes), so entries whose line lacks
+    /// one may be skipped.
+    pub line_contains: Vec<String>,
+}
+
+impl LogSelectHints {
+    /// No hints: every entry in range is wanted.
+    pub fn none() -> Self {
+        LogSelectHints::default()
+    }
+
+    /// Hints that lines must contain every string of `needles` (empty
+    /// strings are dropped: every line contains them).
+    pub fn line_contains<I, S>(needles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut v: Vec<String> =
+            needles.into_iter().map(Into::into).filter(|s: &String| !s.is_empty()).collect();
+        v.sort();
+        v.dedup();
+        LogSelectHints { line_contains: v }
+    }
+
+    /// Whether there is nothing to hint.
+    pub fn is_empty(&self) -> bool {
+        self.line_contains.is_empty()
+    }
+
+    /// Whether `line` satisfies the hints (a storage may skip it if not).
+    pub fn accepts(&self, line: &str) -> bool {
+        self.line_contains.iter().all(|n| line.contains(n.as_str()))
+    }
+}
+
 /// A read view of a log storage.
 ///
 /// Contract: `select` returns streams whose labels satisfy every matcher and
@@ -123,6 +169,22 @@ pub trait LogQuerier {
         end: i64,
         direction: Direction,
     ) -> Result<Vec<Stream<'a>>, StorageError>;
+
+    /// Like [`LogQuerier::select`], with hints about which entries the
+    /// caller will keep: a storage may leave out entries that fail them
+    /// (the entries it does return keep `select`'s order and contract).
+    /// The default ignores the hints.
+    fn select_with_hints<'a>(
+        &'a self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        direction: Direction,
+        hints: &LogSelectHints,
+    ) -> Result<Vec<Stream<'a>>, StorageError> {
+        let _ = hints;
+        self.select(matchers, start, end, direction)
+    }
 
     /// Label sets of streams matching `matchers` with entries in
     /// `[start, end]`, sorted.
@@ -146,4 +208,20 @@ pub trait LogQuerier {
 pub trait LogQueryable: Send + Sync {
     /// A querier over the current contents.
     fn log_querier(&self) -> Result<Box<dyn LogQuerier + '_>, StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_drop_empty_needles_and_check_all() {
+        let h = LogSelectHints::line_contains(["full", "", "queue", "full"]);
+        assert_eq!(h.line_contains, ["full", "queue"]);
+        assert!(!h.is_empty());
+        assert!(h.accepts("a queue is full"));
+        assert!(!h.accepts("queue"));
+        assert!(LogSelectHints::line_contains([""]).is_empty());
+        assert!(LogSelectHints::none().accepts("anything"));
+    }
 }
