@@ -2,7 +2,10 @@
 # Side-by-side: our node-exporter (release build) vs Debian's
 # prometheus-node-exporter 1.5 on this machine.
 # Prints the median latency of 100 scrapes of /metrics for each, peak RSS
-# (VmHWM) after the scrapes, and our/their ratios.
+# (VmHWM) after the scrapes, CPU time per scrape (user+system of the
+# exporter process, from /proc/PID/stat), threads, and our/their ratios,
+# plus the load average before and after (latency figures from a busy
+# machine are not comparable with quiet ones).
 # Targets: median <= 1 ms, peak RSS <= 4 MB.
 #
 # Usage: benches/compare/exporter.sh   (from anywhere; needs curl and
@@ -54,9 +57,22 @@ median_ms() {
     sort -g | awk '{v[NR]=$1} END {m = (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "%.3f", m*1000}'
 }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+# CPU milliseconds per scrape over the median run ($1 pid, $2 $3 ticks).
+cpu_ms() { awk -v a="$2" -v b="$3" -v t="$TICK" -v n="$SCRAPES" 'BEGIN {printf "%.3f", (b - a) * 1000 / t / n}'; }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+T0=$(cpu_ticks "$OUR_PID")
 OUR_MS=$(median_ms "$OUR_PORT")
+T1=$(cpu_ticks "$OUR_PID")
+U0=$(cpu_ticks "$THEIR_PID")
 THEIR_MS=$(median_ms "$THEIR_PORT")
+U1=$(cpu_ticks "$THEIR_PID")
+OUR_CPU=$(cpu_ms "$OUR_PID" "$T0" "$T1")
+THEIR_CPU=$(cpu_ms "$THEIR_PID" "$U0" "$U1")
 OUR_KB=$(hwm_kb "$OUR_PID")
 THEIR_KB=$(hwm_kb "$THEIR_PID")
 OUR_LINES=$(curl -s "http://127.0.0.1:$OUR_PORT/metrics" | grep -vc '^#')
@@ -69,7 +85,11 @@ printf '%-28s %14s %14s %8s\n' "peak RSS (VmHWM), MB" \
   "$(awk -v a="$OUR_KB" 'BEGIN {printf "%.2f", a/1024}')" \
   "$(awk -v b="$THEIR_KB" 'BEGIN {printf "%.2f", b/1024}')" \
   "$(awk -v a="$OUR_KB" -v b="$THEIR_KB" 'BEGIN {printf "%.2f", (b>0)?a/b:0}')"
+printf '%-28s %14s %14s %8s\n' "CPU per scrape, ms" "$OUR_CPU" "$THEIR_CPU" \
+  "$(awk -v a="$OUR_CPU" -v b="$THEIR_CPU" 'BEGIN {printf "%.2f", (b>0)?a/b:0}')"
+printf '%-28s %14s %14s\n' "threads" "$(threads "$OUR_PID")" "$(threads "$THEIR_PID")"
 printf '%-28s %14s %14s\n' "samples per scrape" "$OUR_LINES" "$THEIR_LINES"
+echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v ms="$OUR_MS" -v kb="$OUR_KB" 'BEGIN {
   printf "targets: median <= 1 ms: %s; peak RSS <= 4 MB: %s\n", (ms <= 1) ? "met" : "NOT met", (kb <= 4096) ? "met" : "NOT met"
 }'

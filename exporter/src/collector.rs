@@ -41,6 +41,13 @@ impl Sink {
     }
 
     fn family(&mut self, name: &str, help: &str, kind: MetricType) -> &mut MetricFamily {
+        // Consecutive samples mostly go to the same family (per CPU, per
+        // device): skip the hash then.
+        if let Some(last) = self.families.len().checked_sub(1) {
+            if self.families[last].name == name {
+                return &mut self.families[last];
+            }
+        }
         let idx = match self.index.get(name) {
             Some(&i) => i,
             None => {

@@ -61,7 +61,7 @@ pub enum Error {
         option: &'static str,
         /// The cause.
         #[source]
-        source: regex::Error,
+        source: regex_lite::Error,
     },
     /// Writing the exposition output failed.
     #[error("writing metrics")]

@@ -3,7 +3,7 @@
 use crate::collector::{Collector, Sink};
 use crate::error::Error;
 use crate::procfs::conntrack_stat;
-use crate::root::{read_u64, Root};
+use crate::root::Root;
 
 pub(crate) struct Conntrack;
 
@@ -33,7 +33,7 @@ impl Collector for Conntrack {
     }
 
     fn collect(&self, root: &Root, out: &mut Sink) -> Result<(), Error> {
-        let count = match read_u64(&root.proc_path("sys/net/netfilter/nf_conntrack_count")) {
+        let count = match root.read_u64(&root.proc_path("sys/net/netfilter/nf_conntrack_count")) {
             Ok(v) => v,
             Err(e) if e.is_not_found() => {
                 return Err(Error::NoData { collector: "conntrack", reason: e.to_string() })
@@ -46,7 +46,7 @@ impl Collector for Conntrack {
             &[],
             count as f64,
         );
-        let max = match read_u64(&root.proc_path("sys/net/netfilter/nf_conntrack_max")) {
+        let max = match root.read_u64(&root.proc_path("sys/net/netfilter/nf_conntrack_max")) {
             Ok(v) => v,
             Err(e) if e.is_not_found() => {
                 return Err(Error::NoData { collector: "conntrack", reason: e.to_string() })

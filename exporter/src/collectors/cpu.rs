@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::collector::{Collector, Sink};
 use crate::error::Error;
 use crate::procfs::{cpuinfo, stat};
-use crate::root::{list_dir, read_text, read_u64, Root};
+use crate::root::{list_dir, Root};
 use crate::sysfs::cpulist;
 
 /// USER_HZ: the kernel reports CPU times in 1/100 s.
@@ -118,7 +118,7 @@ impl Cpu {
 
 fn update_isolated(root: &Root, out: &mut Sink) -> Result<(), Error> {
     let path = root.sys_path("devices/system/cpu/isolated");
-    let text = match read_text(&path) {
+    let text = match root.read(&path) {
         Ok(t) => t,
         // Kernels without isolcpus support have no such file.
         Err(e) if e.is_not_found() => return Ok(()),
@@ -149,12 +149,12 @@ fn update_thermal_throttle(root: &Root, out: &mut Sink) -> Result<(), Error> {
             continue;
         }
         let cpu = dir.join(&name);
-        let Ok(pkg) = read_u64(&cpu.join("topology/physical_package_id")) else { continue };
-        let Ok(core_id) = read_u64(&cpu.join("topology/core_id")) else { continue };
+        let Ok(pkg) = root.read_u64(&cpu.join("topology/physical_package_id")) else { continue };
+        let Ok(core_id) = root.read_u64(&cpu.join("topology/core_id")) else { continue };
         core.entry((pkg, core_id))
-            .or_insert_with(|| read_u64(&cpu.join("thermal_throttle/core_throttle_count")).ok());
+            .or_insert_with(|| root.read_u64(&cpu.join("thermal_throttle/core_throttle_count")).ok());
         if let std::collections::btree_map::Entry::Vacant(v) = package.entry(pkg) {
-            if let Ok(c) = read_u64(&cpu.join("thermal_throttle/package_throttle_count")) {
+            if let Ok(c) = root.read_u64(&cpu.join("thermal_throttle/package_throttle_count")) {
                 v.insert(c);
             }
         }

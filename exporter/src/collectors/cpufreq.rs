@@ -2,7 +2,7 @@
 
 use crate::collector::{Collector, Sink};
 use crate::error::Error;
-use crate::root::{list_dir, read_u64, Root};
+use crate::root::{list_dir, Root};
 
 pub(crate) struct CpuFreq;
 
@@ -33,7 +33,7 @@ impl Collector for CpuFreq {
                 continue;
             }
             for (file, metric, help) in FILES {
-                match read_u64(&freq.join(file)) {
+                match root.read_u64(&freq.join(file)) {
                     Ok(khz) => out.gauge(metric, help, &[("cpu", num)], khz as f64 * 1000.0),
                     // Each file is optional (cpuinfo_cur_freq needs root, some
                     // drivers lack scaling files).

@@ -2,7 +2,7 @@
 
 use crate::collector::{Collector, Sink};
 use crate::error::Error;
-use crate::root::{read_u64, Root};
+use crate::root::Root;
 
 pub(crate) struct Entropy;
 
@@ -12,9 +12,9 @@ impl Collector for Entropy {
     }
 
     fn collect(&self, root: &Root, out: &mut Sink) -> Result<(), Error> {
-        let avail = read_u64(&root.proc_path("sys/kernel/random/entropy_avail"))?;
+        let avail = root.read_u64(&root.proc_path("sys/kernel/random/entropy_avail"))?;
         out.gauge("node_entropy_available_bits", "Bits of available entropy.", &[], avail as f64);
-        let pool = read_u64(&root.proc_path("sys/kernel/random/poolsize"))?;
+        let pool = root.read_u64(&root.proc_path("sys/kernel/random/poolsize"))?;
         out.gauge("node_entropy_pool_size_bits", "Bits of entropy pool.", &[], pool as f64);
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::collector::{Collector, Sink};
 use crate::error::Error;

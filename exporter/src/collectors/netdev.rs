@@ -6,12 +6,12 @@
 //! counters under `--path.sysfs` (`class/net/<dev>/statistics/`), where
 //! node_exporter would read `/proc/net/dev` (which sums some of them).
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::collector::{Collector, Sink};
 use crate::error::Error;
 use crate::netlink::{self, stat};
-use crate::root::{list_dir, read_u64, Root};
+use crate::root::{list_dir, Root};
 
 pub(crate) struct NetDev {
     pub(crate) include: Option<Regex>,
@@ -87,7 +87,7 @@ impl Collector for NetDev {
                 continue;
             }
             for (file, _, stat) in STATS {
-                let Ok(v) = read_u64(&stats.join(file)) else { continue };
+                let Ok(v) = root.read_u64(&stats.join(file)) else { continue };
                 emit(out, &dev, stat, v);
             }
         }

@@ -1,15 +1,17 @@
 //! `netstat`: selected counters of `/proc/net/netstat`, `/proc/net/snmp`
 //! and `/proc/net/snmp6`, as untyped `node_netstat_<Proto>_<Field>`.
 
-use regex::Regex;
-
+use super::FieldFilter;
 use crate::collector::{Collector, Sink};
 use crate::error::{Error, ParseError};
 use crate::procfs::netstat;
 use crate::root::Root;
 
+/// A parser of one of the three files.
+type Parser = fn(&str) -> Result<netstat::Stats<'_>, ParseError>;
+
 pub(crate) struct NetStat {
-    pub(crate) fields: Regex,
+    pub(crate) fields: FieldFilter,
 }
 
 impl Collector for NetStat {
@@ -18,26 +20,33 @@ impl Collector for NetStat {
     }
 
     fn collect(&self, root: &Root, out: &mut Sink) -> Result<(), Error> {
-        let mut files = vec![
-            (root.proc_path("net/netstat"), root.parse_proc("net/netstat", netstat::parse_pairs)?),
-            (root.proc_path("net/snmp"), root.parse_proc("net/snmp", netstat::parse_pairs)?),
-        ];
-        // Without IPv6 the kernel has no snmp6 file.
-        match root.parse_proc("net/snmp6", netstat::parse_snmp6) {
-            Ok(s) => files.push((root.proc_path("net/snmp6"), s)),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
-        for (path, stats) in files {
+        let mut fields = self.fields.matcher();
+        // One name buffer for all fields: `node_netstat_` + `Proto_Field`.
+        const PREFIX: &str = "node_netstat_";
+        let mut name = String::from(PREFIX);
+        let files: [(&str, Parser); 3] =
+            [("net/netstat", netstat::parse_pairs), ("net/snmp", netstat::parse_pairs), ("net/snmp6", netstat::parse_snmp6)];
+        for (rel, parse) in files {
+            let path = root.proc_path(rel);
+            let text = match root.read(&path) {
+                Ok(t) => t,
+                // Without IPv6 the kernel has no snmp6 file.
+                Err(e) if rel == "net/snmp6" && e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
+            let stats = parse(&text).map_err(|e| Error::parse(&path, e))?;
             for (proto, field, raw) in stats {
                 let v: f64 = raw.parse().map_err(|_| {
                     Error::parse(&path, ParseError::new(0, format!("invalid value {raw:?} for {proto}{field}")))
                 })?;
-                let key = format!("{proto}_{field}");
-                if !self.fields.is_match(&key) {
+                name.truncate(PREFIX.len());
+                name.push_str(proto);
+                name.push('_');
+                name.push_str(field);
+                if !fields.is_match(&name[PREFIX.len()..])? {
                     continue;
                 }
-                out.untyped(&format!("node_netstat_{key}"), &format!("Statistic {proto}{field}."), &[], v);
+                out.untyped(&name, &format!("Statistic {proto}{field}."), &[], v);
             }
         }
         Ok(())

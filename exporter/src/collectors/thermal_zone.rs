@@ -3,7 +3,7 @@
 
 use crate::collector::{Collector, Sink};
 use crate::error::Error;
-use crate::root::{list_dir, read_i64, read_trimmed, Root};
+use crate::root::{list_dir, Root};
 
 pub(crate) struct ThermalZone;
 
@@ -24,8 +24,8 @@ impl Collector for ThermalZone {
         for name in &names {
             let Some(zone) = name.strip_prefix("thermal_zone") else { continue };
             let base = dir.join(name);
-            let kind = read_trimmed(&base.join("type"))?;
-            let temp = read_i64(&base.join("temp"))?;
+            let kind = root.read_trimmed(&base.join("type"))?;
+            let temp = root.read_i64(&base.join("temp"))?;
             out.gauge(
                 "node_thermal_zone_temp",
                 "Zone temperature in Celsius",
@@ -36,9 +36,9 @@ impl Collector for ThermalZone {
         for name in &names {
             let Some(dev) = name.strip_prefix("cooling_device") else { continue };
             let base = dir.join(name);
-            let kind = read_trimmed(&base.join("type"))?;
-            let cur = read_i64(&base.join("cur_state"))?;
-            let max = read_i64(&base.join("max_state"))?;
+            let kind = root.read_trimmed(&base.join("type"))?;
+            let cur = root.read_i64(&base.join("cur_state"))?;
+            let max = root.read_i64(&base.join("max_state"))?;
             let l = [("name", dev), ("type", kind.as_str())];
             out.gauge("node_cooling_device_cur_state", "Current throttle state of the cooling device", &l, cur as f64);
             out.gauge("node_cooling_device_max_state", "Maximum throttle state of the cooling device", &l, max as f64);

@@ -7,7 +7,7 @@ use chrono::{Local, Offset};
 
 use crate::collector::{Collector, Sink};
 use crate::error::Error;
-use crate::root::{list_dir, read_text, Root};
+use crate::root::{list_dir, Root};
 
 pub(crate) struct Time;
 
@@ -35,7 +35,7 @@ impl Collector for Time {
         for name in entries {
             let Some(device) = name.strip_prefix("clocksource") else { continue };
             let base = dir.join(&name);
-            let available = read_text(&base.join("available_clocksource"))?;
+            let available = root.read(&base.join("available_clocksource"))?;
             for cs in available.split_whitespace() {
                 out.gauge(
                     "node_time_clocksource_available_info",
@@ -44,7 +44,7 @@ impl Collector for Time {
                     1.0,
                 );
             }
-            let current = read_text(&base.join("current_clocksource"))?;
+            let current = root.read(&base.join("current_clocksource"))?;
             let current = current.trim();
             if !current.is_empty() {
                 out.gauge(

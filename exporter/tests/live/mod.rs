@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use exporter::{Format, RegistryBuilder};
+use exporter::{Format, RegistryBuilder, Root};
 
 use crate::support::{label_names, owner, split_families};
 
@@ -85,11 +85,24 @@ fn successes(text: &str) -> BTreeMap<String, bool> {
         .collect()
 }
 
+/// Our output as the node-exporter binary serves it: procfs and sysfs
+/// files kept open, so the second scrape reads kept files again; both
+/// scrapes must have the same families, types and label names.
 fn ours() -> String {
-    let reg = RegistryBuilder::new().build().expect("default registry");
-    let mut out = Vec::new();
-    reg.write(Format::Text004, &mut out).expect("write");
-    String::from_utf8(out).expect("utf8")
+    let mut root = Root::new();
+    root.keep_open(true);
+    let mut b = RegistryBuilder::new();
+    b.root(root);
+    let reg = b.build().expect("default registry");
+    let scrape = || {
+        let mut out = Vec::new();
+        reg.write(Format::Text004, &mut out).expect("write");
+        String::from_utf8(out).expect("utf8")
+    };
+    let first = scrape();
+    let second = scrape();
+    assert_eq!(shape(&first), shape(&second), "a scrape over kept files differs in shape");
+    second
 }
 
 #[test]

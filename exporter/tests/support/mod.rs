@@ -6,7 +6,7 @@ pub mod ttar;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// `shared/conformance/node_exporter/v1.5.0` beside the workspace, or None
 /// (after printing a skip line) when this is a clone without `../shared`.
