@@ -1,9 +1,10 @@
 //! The one small synchronous HTTP server the binaries share: `tiny_http`
-//! with a fixed pool of worker threads, body-size limits, and plain
-//! request/response values so handlers stay testable.
+//! with a fixed pool of worker threads (the most recently idle one takes
+//! the next request), body-size limits, and plain request/response values
+//! so handlers stay testable.
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 
 /// A request as handlers see it.
@@ -114,29 +115,45 @@ impl Server {
             tiny_http::Server::http(addr)
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
         );
+        // One thread accepts; each request goes to the worker that became
+        // idle last (a LIFO stack), so a client sending one request at a
+        // time keeps hitting the same thread, with warm caches and heap,
+        // while concurrent requests still spread over all workers.
+        let idle = Arc::new(IdleStack::default());
+        let mut senders = Vec::new();
         let mut workers = Vec::new();
         for i in 0..cfg.threads.max(1) {
-            let srv = Arc::clone(&inner);
+            let (tx, rx) = mpsc::channel::<tiny_http::Request>();
+            senders.push(tx);
             let h = Arc::clone(&handler);
             let hook = hook.clone();
             let max_body = cfg.max_body;
-            workers.push(
-                thread::Builder::new()
-                    .name(format!("http-{i}"))
-                    .spawn(move || {
-                        for rq in srv.incoming_requests() {
-                            let rq = match &hook {
-                                Some(hook) => match hook(rq) {
-                                    Some(rq) => rq,
-                                    None => continue,
-                                },
-                                None => rq,
-                            };
-                            serve_one(rq, &h, max_body);
-                        }
-                    })?,
-            );
+            let idle = Arc::clone(&idle);
+            workers.push(thread::Builder::new().name(format!("http-{i}")).spawn(move || {
+                idle.push(i);
+                while let Ok(rq) = rx.recv() {
+                    let rq = match &hook {
+                        Some(hook) => hook(rq),
+                        None => Some(rq),
+                    };
+                    if let Some(rq) = rq {
+                        serve_one(rq, &h, max_body);
+                    }
+                    idle.push(i);
+                }
+            })?);
         }
+        let srv = Arc::clone(&inner);
+        workers.push(thread::Builder::new().name("http-accept".into()).spawn(move || {
+            for rq in srv.incoming_requests() {
+                let i = idle.pop();
+                if let Some(tx) = senders.get(i) {
+                    // A worker only goes away when its sender is dropped.
+                    let _ = tx.send(rq);
+                }
+            }
+            // Dropping the senders stops the workers.
+        })?);
         Ok(Server { inner, workers })
     }
 
@@ -148,9 +165,6 @@ impl Server {
     /// Stops accepting and waits for the workers.
     pub fn shutdown(self) {
         self.inner.unblock();
-        for _ in 1..self.workers.len() {
-            self.inner.unblock();
-        }
         for w in self.workers {
             let _ = w.join();
         }
@@ -160,6 +174,31 @@ impl Server {
     pub fn join(self) {
         for w in self.workers {
             let _ = w.join();
+        }
+    }
+}
+
+/// Idle workers, most recently idle last.
+#[derive(Default)]
+struct IdleStack {
+    ids: Mutex<Vec<usize>>,
+    ready: Condvar,
+}
+
+impl IdleStack {
+    fn push(&self, i: usize) {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+        self.ready.notify_one();
+    }
+
+    /// The most recently idle worker, waiting for one if all are busy.
+    fn pop(&self) -> usize {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(i) = ids.pop() {
+                return i;
+            }
+            ids = self.ready.wait(ids).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -243,6 +282,29 @@ mod tests {
             Err(ureq::Error::Status(413, _)) => {}
             other => panic!("expected 413, got {other:?}"),
         }
+        srv.shutdown();
+    }
+
+    /// One request at a time goes to the same (most recently idle) worker;
+    /// requests that overlap use others.
+    #[test]
+    fn sequential_requests_reuse_the_idle_worker() {
+        let h: Handler = Arc::new(|r: &Request| {
+            if r.path == "/slow" {
+                thread::sleep(std::time::Duration::from_millis(300));
+            }
+            Response::text(200, thread::current().name().unwrap_or("").to_string())
+        });
+        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 4, max_body: 10 }, h).unwrap();
+        let addr = srv.local_addr().unwrap();
+        let get = |p: &str| ureq::get(&format!("http://{addr}{p}")).call().unwrap().into_string().unwrap();
+        let names: Vec<String> = (0..6).map(|_| get("/")).collect();
+        assert!(names.iter().all(|n| n == &names[0] && n.starts_with("http-")), "{names:?}");
+        let slow = thread::spawn(move || ureq::get(&format!("http://{addr}/slow")).call().unwrap().into_string().unwrap());
+        thread::sleep(std::time::Duration::from_millis(100));
+        let other = get("/");
+        let slow = slow.join().unwrap();
+        assert_ne!(slow, other);
         srv.shutdown();
     }
 }

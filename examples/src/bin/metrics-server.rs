@@ -12,6 +12,12 @@ use model::Labels;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc keeps memory a query freed for the next one, per thread,
+/// where glibc's allocator handed much of it back to the kernel and every
+/// query faulted it in again (measured: about 20% of a large range query).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -38,6 +44,10 @@ struct Args {
     /// 2.x server; the default is Prometheus 3's left-open windows.
     #[arg(long)]
     query_closed_windows: bool,
+    /// Threads one query may use to read large selections (default: the
+    /// available cores, at most 4; 1 reads on the request's thread only).
+    #[arg(long)]
+    query_parallelism: Option<usize>,
 }
 
 /// Sends every scraped batch to the local store and to remote-write queues.
@@ -77,9 +87,11 @@ fn main() -> anyhow::Result<()> {
         eprintln!("metrics-server: repaired torn WAL tail: {r}");
     }
     let store = Arc::new(MetricsStore::new(db));
+    let defaults = promql::EngineOptions::default();
     let engine = Arc::new(promql::Engine::new(promql::EngineOptions {
         closed_windows: args.query_closed_windows,
-        ..promql::EngineOptions::default()
+        parallelism: args.query_parallelism.unwrap_or(defaults.parallelism).max(1),
+        ..defaults
     }));
 
     let mut scraper = None;
