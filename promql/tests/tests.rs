@@ -534,7 +534,7 @@ fn parallel_loading_over_tsdb_with_a_live_writer() {
     let dir = tempfile::tempdir().unwrap();
     let opts = tsdb::Options::builder().fsync(tsdb::FsyncPolicy::Never).retention_time(None).build();
     let db = std::sync::Arc::new(tsdb::Db::open(dir.path(), opts).unwrap());
-    let labels: Vec<Labels> = (0..2500).map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])).collect();
+    let labels: Vec<Labels> = (0..3200).map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])).collect();
     let mut app = db.appender();
     for k in 0..20i64 {
         for l in &labels {
@@ -566,7 +566,7 @@ fn parallel_loading_over_tsdb_with_a_live_writer() {
     for _ in 0..10 {
         let r = e.range_query(&*db, "count(m)", 60_000, 285_000, 15_000).unwrap();
         let Value::Matrix(m) = r.value else { panic!("not a matrix") };
-        assert!(m[0].points.iter().all(|p| p.v >= 2500.0), "{:?}", m[0].points.first());
+        assert!(m[0].points.iter().all(|p| p.v >= 3200.0), "{:?}", m[0].points.first());
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
