@@ -1,7 +1,7 @@
 //! Binary operators: scalar/vector arithmetic, comparisons, set operators
 //! and vector matching (one-to-one, many-to-one, one-to-many, fill).
 
-use super::eval::{AddrMap, Ctx, El, Val};
+use super::eval::{AddrMap, AddrSet, Ctx, El, Val};
 use super::EvalError;
 use crate::ast::{BinModifier, BinaryOp, Cardinality, Expr, Span, VectorMatching};
 use model::Labels;
@@ -49,7 +49,7 @@ fn signature(m: &VectorMatching, l: &Labels) -> Labels {
 #[derive(Default)]
 pub(crate) struct MatchCache {
     sig: AddrMap<(Labels, Labels)>,
-    result: HashMap<(usize, usize), (Labels, Option<Labels>, Labels)>,
+    result: HashMap<(usize, usize), (Labels, Option<Labels>, Labels), std::hash::BuildHasherDefault<super::eval::AddrHasher>>,
     intern: HashMap<Labels, Labels>,
 }
 
@@ -199,7 +199,7 @@ fn vector_vector(c: &mut MatchCache, op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m
     let (fill_missing_one, fill_missing_many) = (m.fill_right, m.fill_left);
     // Keyed by the address of interned signatures (equal address, equal
     // contents); the cache keeps them alive.
-    let mut one_sigs: AddrMap<usize> = AddrMap::default();
+    let mut one_sigs: AddrMap<usize> = AddrMap::with_capacity_and_hasher(one.len(), Default::default());
     for (i, e) in one.iter().enumerate() {
         let sig = c.sig(matching, &e.labels);
         if let Some(&j) = one_sigs.get(&addr(&sig)) {
@@ -214,9 +214,11 @@ fn vector_vector(c: &mut MatchCache, op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m
         }
         one_sigs.insert(addr(&sig), i);
     }
-    let mut out = Vec::new();
-    // Per signature: the (interned) result label sets produced.
-    let mut matched_one: AddrMap<HashSet<usize>> = AddrMap::default();
+    let mut out = Vec::with_capacity(many.len());
+    // Signatures matched so far (one-to-one), and (signature, interned
+    // result label set) pairs produced (group_left/group_right).
+    let mut matched_sigs: AddrSet<usize> = AddrSet::with_capacity_and_hasher(many.len(), Default::default());
+    let mut produced: AddrSet<(usize, usize)> = AddrSet::default();
     let mut used_one = vec![false; one.len()];
     let compute = |many_v: f64, one_v: f64| -> (f64, bool) {
         let (l, r) = if swap { (one_v, many_v) } else { (many_v, one_v) };
@@ -240,20 +242,16 @@ fn vector_vector(c: &mut MatchCache, op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m
             },
         };
         let (v, keep) = compute(el.v, one_v);
-        let ent = matched_one.entry(sig).or_default();
-        if matching.card == Cardinality::OneToOne {
-            // Duplicates on the "many" side are an error even when the
-            // comparison filters them away.
-            if !ent.is_empty() {
-                return Err(EvalError::rt("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)", span));
-            }
-            ent.insert(0);
+        // Duplicates on the "many" side are an error even when the
+        // comparison filters them away.
+        if matching.card == Cardinality::OneToOne && !matched_sigs.insert(sig) {
+            return Err(EvalError::rt("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)", span));
         }
         if !keep {
             continue;
         }
         let labels = c.result(matching, &el.labels, one_el.map(|o| &o.labels));
-        if matching.card != Cardinality::OneToOne && !ent.insert(addr(&labels)) {
+        if matching.card != Cardinality::OneToOne && !produced.insert((sig, addr(&labels))) {
             return Err(EvalError::rt("multiple matches for labels: grouping labels must ensure unique matches", span));
         }
         out.push(El { labels, v, drop_name: el.drop_name || arith || m.return_bool, src_t: el.src_t });

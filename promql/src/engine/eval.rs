@@ -945,6 +945,9 @@ impl std::hash::Hasher for AddrHasher {
 /// A map keyed by addresses.
 pub(crate) type AddrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<AddrHasher>>;
 
+/// A set of addresses (or tuples of them).
+pub(crate) type AddrSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<AddrHasher>>;
+
 /// Most (series x steps) entries a [`StepTable`] may hold.
 const STEP_TABLE_MAX: usize = 2_000_000;
 
