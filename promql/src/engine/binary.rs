@@ -49,9 +49,14 @@ fn signature(m: &VectorMatching, l: &Labels) -> Labels {
 #[derive(Default)]
 pub(crate) struct MatchCache {
     sig: AddrMap<(Labels, Labels)>,
-    result: HashMap<(usize, usize), (Labels, Option<Labels>, Labels), std::hash::BuildHasherDefault<super::eval::AddrHasher>>,
+    /// By (many side, one side) label-set addresses: both label sets (kept
+    /// alive) and the interned result.
+    result: AddrPairMap<(Labels, Option<Labels>, Labels)>,
     intern: HashMap<Labels, Labels>,
 }
+
+/// A map keyed by pairs of addresses.
+type AddrPairMap<V> = HashMap<(usize, usize), V, std::hash::BuildHasherDefault<super::eval::AddrHasher>>;
 
 /// Entries a [`MatchCache`] holds before it starts over.
 const MATCH_CACHE_MAX: usize = 1 << 20;
