@@ -204,7 +204,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect(&mut self, s: &str, ctx: &str) -> PResult<()> {
+    fn expect_token(&mut self, s: &str, ctx: &str) -> PResult<()> {
         if self.eat(s) {
             Ok(())
         } else {
@@ -295,7 +295,7 @@ impl<'a> Parser<'a> {
     }
 
     fn label_list(&mut self, ctx: &str) -> PResult<Vec<String>> {
-        self.expect("(", ctx)?;
+        self.expect_token("(", ctx)?;
         let mut out = Vec::new();
         loop {
             self.ws();
@@ -319,14 +319,14 @@ impl<'a> Parser<'a> {
             out.push(name);
             self.ws();
             if !self.eat(",") {
-                self.expect(")", "in grouping opts")?;
+                self.expect_token(")", "in grouping opts")?;
                 return Ok(out);
             }
         }
     }
 
     fn fill_value(&mut self) -> PResult<f64> {
-        self.expect("(", "in fill modifier")?;
+        self.expect_token("(", "in fill modifier")?;
         self.ws();
         let neg = if self.eat("-") {
             true
@@ -337,7 +337,7 @@ impl<'a> Parser<'a> {
         self.ws();
         let (v, n) = lexer::number(self.rest()).ok_or_else(|| self.err_at(self.pos, "expected number in fill modifier".into()))?;
         self.pos += n;
-        self.expect(")", "in fill modifier")?;
+        self.expect_token(")", "in fill modifier")?;
         Ok(if neg { -v } else { v })
     }
 
@@ -465,7 +465,7 @@ impl<'a> Parser<'a> {
                 if self.eat(":") {
                     self.ws();
                     let step = if self.rest().starts_with(']') { None } else { Some(self.duration_expr()?) };
-                    self.expect("]", "in subquery")?;
+                    self.expect_token("]", "in subquery")?;
                     if e.value_type() != ValueType::Vector {
                         return Err(self.err_at(bracket, format!("subquery is only allowed on instant vector, got {} instead", e.value_type().name())));
                     }
@@ -477,7 +477,7 @@ impl<'a> Parser<'a> {
                     e = Expr::Subquery { expr: Box::new(e), range, step, offset: None, at: None, span: Span::new(start, self.pos) };
                     continue;
                 }
-                self.expect("]", "in range selector")?;
+                self.expect_token("]", "in range selector")?;
                 match e {
                     Expr::Vector(vs) if vs.offset.is_none() && vs.at.is_none() => {
                         if let Some(ms) = range.literal_ms() {
@@ -565,8 +565,8 @@ impl<'a> Parser<'a> {
         let w = self.peek_ident();
         if w == "start" || w == "end" {
             self.pos += w.len();
-            self.expect("(", "in @ modifier")?;
-            self.expect(")", "in @ modifier")?;
+            self.expect_token("(", "in @ modifier")?;
+            self.expect_token(")", "in @ modifier")?;
             return Ok(if w == "start" { AtModifier::Start } else { AtModifier::End });
         }
         let start = self.pos;
@@ -653,7 +653,7 @@ impl<'a> Parser<'a> {
         if r.starts_with('(') {
             self.pos += 1;
             let e = self.duration_expr()?;
-            self.expect(")", "in duration expression")?;
+            self.expect_token(")", "in duration expression")?;
             return Ok(DurationExpr::Paren(Box::new(e)));
         }
         if let Some((ms, n)) = lexer::duration(r) {
@@ -665,17 +665,17 @@ impl<'a> Parser<'a> {
         match wl.as_str() {
             "step" | "range" => {
                 self.pos += w.len();
-                self.expect("(", "in duration expression")?;
-                self.expect(")", "in duration expression")?;
+                self.expect_token("(", "in duration expression")?;
+                self.expect_token(")", "in duration expression")?;
                 return Ok(if wl == "step" { DurationExpr::Step } else { DurationExpr::Range });
             }
             "min_of" | "max_of" => {
                 self.pos += w.len();
-                self.expect("(", "in duration expression")?;
+                self.expect_token("(", "in duration expression")?;
                 let a = self.duration_expr()?;
-                self.expect(",", "in duration expression")?;
+                self.expect_token(",", "in duration expression")?;
                 let b = self.duration_expr()?;
-                self.expect(")", "in duration expression")?;
+                self.expect_token(")", "in duration expression")?;
                 return Ok(if wl == "min_of" { DurationExpr::MinOf(Box::new(a), Box::new(b)) } else { DurationExpr::MaxOf(Box::new(a), Box::new(b)) });
             }
             _ => {}
@@ -700,7 +700,7 @@ impl<'a> Parser<'a> {
         if c == '(' {
             self.pos += 1;
             let e = self.expr(0)?;
-            self.expect(")", "in parenthesized expression")?;
+            self.expect_token(")", "in parenthesized expression")?;
             return Ok(Expr::Paren { expr: Box::new(e), span: Span::new(start, self.pos) });
         }
         if c == '"' || c == '\'' || c == '`' {
@@ -809,7 +809,7 @@ impl<'a> Parser<'a> {
     }
 
     fn call_args(&mut self) -> PResult<Vec<Expr>> {
-        self.expect("(", "in function call")?;
+        self.expect_token("(", "in function call")?;
         let mut args = Vec::new();
         if self.eat(")") {
             return Ok(args);
@@ -824,7 +824,7 @@ impl<'a> Parser<'a> {
                 }
                 continue;
             }
-            self.expect(")", "in argument list")?;
+            self.expect_token(")", "in argument list")?;
             return Ok(args);
         }
     }
@@ -832,7 +832,7 @@ impl<'a> Parser<'a> {
     /// Arguments of `info()`: the second is a selector of info series whose
     /// matchers may all accept the empty string (`{data=~".*"}`).
     fn info_args(&mut self) -> PResult<Vec<Expr>> {
-        self.expect("(", "in function call")?;
+        self.expect_token("(", "in function call")?;
         let mut args = vec![self.expr(0)?];
         if self.eat(",") {
             self.ws();
@@ -858,7 +858,7 @@ impl<'a> Parser<'a> {
             let matchers = vec![Matcher::equal(model::METRIC_NAME, name.clone())];
             args.push(Expr::Vector(VectorSelector { name: Some(name), matchers, offset: None, at: None, smoothed: false, span: here }));
         }
-        self.expect(")", "in argument list")?;
+        self.expect_token(")", "in argument list")?;
         Ok(args)
     }
 
@@ -975,7 +975,7 @@ impl<'a> Parser<'a> {
                 if self.eat(",") {
                     continue;
                 }
-                self.expect("}", "in label matching")?;
+                self.expect_token("}", "in label matching")?;
                 break;
             }
             end = self.pos;

@@ -485,33 +485,7 @@ impl BlockWriter {
         labels: &Labels,
         samples: &[Sample],
     ) -> Result<(), BlockError> {
-        if samples.is_empty() {
-            return Ok(());
-        }
-        if let Some(w) = samples.windows(2).find(|w| w[1].t <= w[0].t) {
-            return Err(BlockError::InvalidSeries {
-                series: labels.to_string(),
-                detail: format!("timestamps not increasing: {} then {}", w[0].t, w[1].t),
-            });
-        }
-        let encoded: Vec<(i64, i64, u8, Vec<u8>, u64)> = samples
-            .chunks(SAMPLES_PER_CHUNK)
-            .map(|c| {
-                let (enc, data) = encode_best(c);
-                (c[0].t, c[c.len() - 1].t, enc, data, c.len() as u64)
-            })
-            .collect();
-        let datas: Vec<ChunkData<'_>> = encoded
-            .iter()
-            .map(|(mint, maxt, enc, data, n)| ChunkData {
-                mint: *mint,
-                maxt: *maxt,
-                encoding: *enc,
-                data,
-                num_samples: *n,
-            })
-            .collect();
-        self.add_series(labels, &datas)
+        self.add_chunked(labels, samples, |range| encode_best(&samples[range]))
     }
 
     /// Adds a series from its samples (strictly increasing timestamps) and
@@ -533,6 +507,18 @@ impl BlockWriter {
         if starts.iter().all(Option::is_none) {
             return self.add_series_samples(labels, samples);
         }
+        self.add_chunked(labels, samples, |range| encode_with_starts(&samples[range.clone()], &starts[range]))
+    }
+
+    /// Checks that timestamps increase, cuts `samples` into chunks of
+    /// [`SAMPLES_PER_CHUNK`] and adds the series with each chunk encoded by
+    /// `encode` (given the chunk's index range). Empty series are skipped.
+    fn add_chunked(
+        &mut self,
+        labels: &Labels,
+        samples: &[Sample],
+        encode: impl Fn(std::ops::Range<usize>) -> (u8, Vec<u8>),
+    ) -> Result<(), BlockError> {
         if samples.is_empty() {
             return Ok(());
         }
@@ -542,12 +528,12 @@ impl BlockWriter {
                 detail: format!("timestamps not increasing: {} then {}", w[0].t, w[1].t),
             });
         }
-        let encoded: Vec<(i64, i64, u8, Vec<u8>, u64)> = samples
-            .chunks(SAMPLES_PER_CHUNK)
-            .zip(starts.chunks(SAMPLES_PER_CHUNK))
-            .map(|(c, st)| {
-                let (enc, data) = encode_with_starts(c, st);
-                (c[0].t, c[c.len() - 1].t, enc, data, c.len() as u64)
+        let encoded: Vec<(i64, i64, u8, Vec<u8>, u64)> = (0..samples.len())
+            .step_by(SAMPLES_PER_CHUNK)
+            .map(|lo| {
+                let hi = (lo + SAMPLES_PER_CHUNK).min(samples.len());
+                let (enc, data) = encode(lo..hi);
+                (samples[lo].t, samples[hi - 1].t, enc, data, (hi - lo) as u64)
             })
             .collect();
         let datas: Vec<ChunkData<'_>> = encoded

@@ -331,74 +331,17 @@ impl<'o> Ctx<'o> {
             reader.steps = (!info && thin.contains(&k)).then(|| (self.selector_time(vs, self.start), self.step, n_steps));
             let mut series = querier.select(&hints, &matchers)?;
             let parts = if store.parallel_queriers() { self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1) } else { 1 };
-            let mut others: Vec<Vec<ReadSeries>> = Vec::new();
+            // Per position in `series`: samples already read on another
+            // thread (or on this one while the others worked).
+            let mut done: Vec<Option<(Vec<Sample>, Vec<i64>)>> = Vec::new();
             if parts > 1 {
-                // Other threads read the later parts of the list, each through
-                // its own querier (series iterators need not be `Send`).
-                let n = series.len();
-                let budget = self.opts.max_samples;
-                let r = &reader;
-                let (mint, maxt, hints, matchers) = (mint, maxt, &hints, &matchers);
-                let own: Result<Vec<Vec<ReadSeries>>, StorageError> = std::thread::scope(|sc| {
-                    let handles: Vec<_> = (1..parts)
-                        .map(|p| {
-                            let part = p * n / parts..(p + 1) * n / parts;
-                            sc.spawn(move || r.read_part(store, mint, maxt, hints, matchers, part, budget))
-                        })
-                        .collect();
-                    let mut local = SeriesReader { lo: r.lo, hi: r.hi, steps: r.steps, read_starts: r.read_starts, ..Default::default() };
-                    let mut first = Vec::new();
-                    let mut err = None;
-                    for s in series.iter_mut().take(n / parts) {
-                        match local.read(&mut *s.samples) {
-                            Ok((v, st)) => first.push((v.to_vec(), st.to_vec())),
-                            Err(e) => {
-                                err = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    let mut out = vec![first.into_iter().map(|(v, st)| (Labels::empty(), v, st)).collect::<Vec<_>>()];
-                    for h in handles {
-                        match h.join() {
-                            Ok(Ok(v)) => out.push(v),
-                            Ok(Err(e)) => err = err.or(Some(e)),
-                            Err(_) => err = err.or(Some(StorageError::Unavailable("a query loading thread panicked".into()))),
-                        }
-                    }
-                    match err {
-                        Some(e) => Err(e),
-                        None => Ok(out),
-                    }
-                });
-                others = own.map_err(|e| match e {
-                    StorageError::Limit(_) => EvalError::TooManySamples("query execution"),
-                    e => EvalError::Storage(e),
-                })?;
+                done.resize_with(series.len(), || None);
+                self.read_in_parallel(store, (mint, maxt), &hints, &matchers, &reader, &mut series, &mut done, parts)?;
             }
             let mut out = Vec::new();
             let mut stale = Vec::new();
             let mut starts: Vec<Option<Rc<[i64]>>> = Vec::new();
-            // Results of the other threads, by position in `series`; a
-            // series whose labels differ there (the storage changed between
-            // the selections) is read here instead.
-            let mut pos = 0usize;
-            let mut done: Vec<Option<(Vec<Sample>, Vec<i64>)>> = Vec::new();
-            if parts > 1 {
-                done.resize_with(series.len(), || None);
-                for (p, part) in others.into_iter().enumerate() {
-                    let offset = p * series.len() / parts;
-                    for (j, (labels, samples, st)) in part.into_iter().enumerate() {
-                        let i = offset + j;
-                        if p == 0 || series.get(i).is_some_and(|s| s.labels == labels) {
-                            if let Some(slot) = done.get_mut(i) {
-                                *slot = Some((samples, st));
-                            }
-                        }
-                    }
-                }
-            }
-            for mut s in series {
+            for (pos, mut s) in series.into_iter().enumerate() {
                 let (samples, st): (&[Sample], &[i64]) = match done.get_mut(pos).and_then(Option::take) {
                     Some((v, st)) => {
                         reader.kept = v;
@@ -407,7 +350,6 @@ impl<'o> Ctx<'o> {
                     }
                     None => reader.read(&mut *s.samples)?,
                 };
-                pos += 1;
                 loaded += samples.len();
                 if loaded > self.opts.max_samples {
                     return Err(EvalError::TooManySamples("query execution"));
@@ -428,6 +370,65 @@ impl<'o> Ctx<'o> {
             }
         }
         Ok(())
+    }
+
+    /// Reads `series` split in `parts`: this thread reads the first part
+    /// while other threads each select again through a querier of their own
+    /// (series iterators need not be `Send`) and read a later part. Results
+    /// land in `done` by position; a series whose labels differ at its
+    /// position (the storage changed between the selections) is left for
+    /// the caller to read.
+    #[allow(clippy::too_many_arguments)]
+    fn read_in_parallel(
+        &self,
+        store: &dyn Queryable,
+        (mint, maxt): (i64, i64),
+        hints: &SelectHints,
+        matchers: &[model::Matcher],
+        reader: &SeriesReader,
+        series: &mut [model::Series<'_>],
+        done: &mut [Option<(Vec<Sample>, Vec<i64>)>],
+        parts: usize,
+    ) -> Result<(), EvalError> {
+        let n = series.len();
+        let budget = self.opts.max_samples;
+        let result = std::thread::scope(|sc| {
+            let handles: Vec<_> = (1..parts)
+                .map(|p| {
+                    let part = p * n / parts..(p + 1) * n / parts;
+                    (part.start, sc.spawn(move || reader.read_part(store, mint, maxt, hints, matchers, part, budget)))
+                })
+                .collect();
+            let mut err = None;
+            let mut local = reader.like();
+            for (s, slot) in series.iter_mut().zip(done.iter_mut()).take(n / parts) {
+                match local.read(&mut *s.samples) {
+                    Ok((v, st)) => *slot = Some((v.to_vec(), st.to_vec())),
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            for (start, h) in handles {
+                match h.join() {
+                    Ok(Ok(part)) => {
+                        for (j, (labels, v, st)) in part.into_iter().enumerate() {
+                            if series.get(start + j).is_some_and(|s| s.labels == labels) {
+                                done[start + j] = Some((v, st));
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => err = err.or(Some(e)),
+                    Err(_) => err = err.or(Some(StorageError::Unavailable("a query loading thread panicked".into()))),
+                }
+            }
+            err.map_or(Ok(()), Err)
+        });
+        result.map_err(|e| match e {
+            StorageError::Limit(_) => EvalError::TooManySamples("query execution"),
+            e => EvalError::Storage(e),
+        })
     }
 
     fn vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<El>, EvalError> {
@@ -531,12 +532,19 @@ impl<'o> Ctx<'o> {
                 out.push(El { labels: data[i as usize].0.clone(), v, drop_name: table.drop_name, src_t });
             }
         }
+        self.table_used(k, j)?;
+        Ok(out)
+    }
+
+    /// Accounts for reading row `j` of table `k`: raises the table's notes
+    /// and counts the row's samples against the query's limits.
+    fn table_used(&mut self, k: usize, j: usize) -> Result<(), EvalError> {
+        let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(()) };
         let (n, notes, span) = (table.count(j), table.notes.clone(), table.note_span);
         for note in notes {
             self.info(note, span);
         }
-        self.check_limits(n, "query execution")?;
-        Ok(out)
+        self.check_limits(n, "query execution")
     }
 
     /// For an aggregation (node `gkey`, grouping `g`) directly over `e` at
@@ -578,11 +586,7 @@ impl<'o> Ctx<'o> {
             member.push((slot[id], v));
         }
         let drop_name = table.drop_name && !member.is_empty();
-        let (n, notes, span) = (table.count(j), table.notes.clone(), table.note_span);
-        for note in notes {
-            self.info(note, span);
-        }
-        self.check_limits(n, "query execution")?;
+        self.table_used(k, j)?;
         Ok(Some((keys, member, drop_name)))
     }
 
@@ -1032,6 +1036,11 @@ struct SeriesReader {
 type ReadSeries = (Labels, Vec<Sample>, Vec<i64>);
 
 impl SeriesReader {
+    /// A reader with the same settings and empty buffers.
+    fn like(&self) -> SeriesReader {
+        SeriesReader { lo: self.lo, hi: self.hi, steps: self.steps, read_starts: self.read_starts, ..Default::default() }
+    }
+
     /// The needed samples of one series (thinned to the steps' picks for
     /// step-only selectors) and their start timestamps (aligned with the
     /// samples, 0 for none; empty when the series has none).
@@ -1093,7 +1102,7 @@ impl SeriesReader {
         budget: usize,
     ) -> Result<Vec<ReadSeries>, StorageError> {
         let querier = store.querier(mint, maxt)?;
-        let mut local = SeriesReader { lo: self.lo, hi: self.hi, steps: self.steps, read_starts: self.read_starts, ..Default::default() };
+        let mut local = self.like();
         let mut out = Vec::with_capacity(part.len());
         let mut total = 0usize;
         for s in querier.select(hints, matchers)?.into_iter().skip(part.start).take(part.len()) {
