@@ -117,7 +117,9 @@ pub(crate) struct GroupCache {
     by_ptr: super::eval::AddrMap<(Labels, usize)>,
     /// Group keys by id.
     pub(crate) keys: Vec<Labels>,
-    by_key: HashMap<Labels, usize>,
+    /// Group ids by the hash of their key's labels (see [`key_hash`]);
+    /// colliding ids are told apart by comparing labels.
+    by_hash: HashMap<u64, Vec<usize>>,
 }
 
 /// Label sets remembered per aggregation before the cache starts over
@@ -134,18 +136,45 @@ impl GroupCache {
         if self.by_ptr.len() >= GROUP_CACHE_MAX {
             self.by_ptr.clear();
         }
-        let key = group_key(g, l);
-        let id = match self.by_key.get(&key) {
-            Some(&id) => id,
+        // The key's labels are only built for a new group: looking a group
+        // up hashes and compares the kept labels of `l` in place.
+        let ids = self.by_hash.entry(key_hash(g, l)).or_default();
+        let keys = &mut self.keys;
+        let id = match ids.iter().copied().find(|&id| kept(g, l).eq(keys[id].iter())) {
+            Some(id) => id,
             None => {
-                self.keys.push(key.clone());
-                self.by_key.insert(key, self.keys.len() - 1);
-                self.keys.len() - 1
+                keys.push(group_key(g, l));
+                ids.push(keys.len() - 1);
+                keys.len() - 1
             }
         };
         self.by_ptr.insert(p, (l.clone(), id));
         id
     }
+}
+
+/// The labels of `l` that make its group key under `g`, in order:
+/// exactly the labels of [`group_key`].
+fn kept<'l>(g: &'l Grouping, l: &'l Labels) -> impl Iterator<Item = &'l model::Label> + 'l {
+    l.iter().filter(move |label| {
+        let named = g.labels.contains(&label.name);
+        if g.without {
+            !named && !super::eval::NAME_LABELS.contains(&label.name.as_str())
+        } else {
+            named
+        }
+    })
+}
+
+/// Hash of the group key of `l` under `g`, without building the key.
+fn key_hash(g: &Grouping, l: &Labels) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for label in kept(g, l) {
+        label.name.hash(&mut h);
+        label.value.hash(&mut h);
+    }
+    h.finish()
 }
 
 fn group_key(g: &Grouping, l: &Labels) -> Labels {
@@ -223,12 +252,11 @@ pub(crate) fn eval(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, param: Option<&E
             let k = if k >= 9.2e18 { usize::MAX } else { k as usize };
             for (_, mut els) in groups {
                 match op {
-                    AggregateOp::Topk => els.sort_by(|a, b| cmp_desc(a.v, b.v)),
+                    AggregateOp::Topk => first_k_stable(&mut els, k, cmp_desc),
                     // NaN sorts last for bottomk as well.
-                    AggregateOp::Bottomk => els.sort_by(|a, b| cmp_asc_nan_last(a.v, b.v)),
-                    _ => {}
+                    AggregateOp::Bottomk => first_k_stable(&mut els, k, cmp_asc_nan_last),
+                    _ => els.truncate(k),
                 }
-                els.truncate(k);
                 out.extend(els);
             }
             return Ok(Val::Vector(out));
@@ -412,6 +440,25 @@ fn over_step_table(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, g: &Grouping, t:
 }
 
 /// Descending order with NaN last.
+/// Keeps the first `k` elements of `els` in the order a stable sort by
+/// `cmp` of their values would give, without sorting all of them: a
+/// selection by (value, position) — which is what stability means — then
+/// a sort of the `k` kept.
+fn first_k_stable(els: &mut Vec<El>, k: usize, cmp: fn(f64, f64) -> std::cmp::Ordering) {
+    if k >= els.len() {
+        els.sort_by(|a, b| cmp(a.v, b.v));
+        return;
+    }
+    let mut keyed: Vec<(f64, usize)> = els.iter().enumerate().map(|(i, el)| (el.v, i)).collect();
+    let by = |a: &(f64, usize), b: &(f64, usize)| cmp(a.0, b.0).then(a.1.cmp(&b.1));
+    // k >= 1 (callers return early for k < 1) and k < len.
+    keyed.select_nth_unstable_by(k - 1, by);
+    keyed.truncate(k);
+    keyed.sort_unstable_by(by);
+    let mut taken: Vec<Option<El>> = std::mem::take(els).into_iter().map(Some).collect();
+    els.extend(keyed.into_iter().filter_map(|(_, i)| taken[i].take()));
+}
+
 fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
@@ -434,12 +481,35 @@ fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn quantile_interpolates() {
         assert_eq!(quantile(0.5, &mut [1.0, 3.0, 2.0]), 2.0);
         assert_eq!(quantile(0.25, &mut [1.0, 2.0, 3.0, 4.0, 5.0]), 2.0);
         assert_eq!(quantile(-1.0, &mut [1.0]), f64::NEG_INFINITY);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Selecting the first k equals a stable sort then truncation, ties
+        /// and NaNs included.
+        #[test]
+        fn first_k_equals_stable_sort(
+            vals in proptest::collection::vec(prop_oneof![Just(f64::NAN), Just(0.0), Just(-0.0), Just(1.0), -3.0f64..3.0], 0..40),
+            k in 1usize..45,
+            desc in proptest::bool::ANY,
+        ) {
+            let cmp: fn(f64, f64) -> std::cmp::Ordering = if desc { cmp_desc } else { cmp_asc_nan_last };
+            let els: Vec<El> = vals.iter().enumerate().map(|(i, &v)| El { labels: Labels::from_pairs([("i", i.to_string())]), v, drop_name: false, src_t: 0 }).collect();
+            let mut want = els.clone();
+            want.sort_by(|a, b| cmp(a.v, b.v));
+            want.truncate(k);
+            let mut got = els;
+            first_k_stable(&mut got, k, cmp);
+            let names = |v: &[El]| v.iter().map(|e| e.labels.to_string()).collect::<Vec<_>>();
+            prop_assert_eq!(names(&got), names(&want));
+        }
     }
 
     #[test]

@@ -547,6 +547,62 @@ impl<'o> Ctx<'o> {
         self.check_limits(n, "query execution")
     }
 
+    /// The whole result of a range query whose expression has a step table
+    /// (a plain selector or a window function of one, see
+    /// [`Self::table_row`]), series by series straight from the table
+    /// instead of step by step through vectors. `None` when `expr` has no
+    /// table, or when dropping names makes two series' label sets equal
+    /// (the step-by-step path then merges them or reports the collision).
+    fn matrix_from_table(&mut self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Option<Vec<MatrixSeries>>, EvalError> {
+        let e = strip_parens(expr);
+        let Some((k, first)) = self.table_row(e, start) else { return Ok(None) };
+        let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(None) };
+        let Some(data) = self.data.get(&table.src) else { return Ok(None) };
+        let n = usize::try_from((end - start) / step).unwrap_or(0) + 1;
+        if first != 0 || table.rows.len() != n {
+            return Ok(None);
+        }
+        let drop_name = table.drop_name;
+        let mut counts = vec![0usize; data.len()];
+        let mut total = 0usize;
+        for row in &table.rows {
+            total += row.len();
+            for &(i, _, _) in row {
+                counts[i as usize] += 1;
+            }
+        }
+        let mut points: Vec<Vec<Sample>> = counts.into_iter().map(Vec::with_capacity).collect();
+        for (j, row) in table.rows.iter().enumerate() {
+            let t = start + j as i64 * step;
+            for &(i, v, _) in row {
+                points[i as usize].push(Sample::new(t, v));
+            }
+        }
+        if total > self.opts.max_samples {
+            return Err(EvalError::TooManySamples("range query result"));
+        }
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (pts, (labels, _)) in points.into_iter().zip(data) {
+            if pts.is_empty() {
+                continue;
+            }
+            let labels = if drop_name { labels.without(NAME_LABELS) } else { labels.clone() };
+            if drop_name && !seen.insert(labels.clone()) {
+                return Ok(None);
+            }
+            out.push(MatrixSeries { labels, points: pts });
+        }
+        // Notes and per-step sample limits, as the step-by-step path
+        // raises and checks them.
+        for j in 0..n {
+            self.samples = 0;
+            self.table_used(k, j)?;
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Some(out))
+    }
+
     /// For an aggregation (node `gkey`, grouping `g`) directly over `e` at
     /// step `t` of a range query: the groups in order of first appearance,
     /// each present series' (group position, value) in series order, and
@@ -1309,6 +1365,9 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
             }
         };
         return Ok(QueryResult { value, annotations: ctx.annotations });
+    }
+    if let Some(series) = ctx.matrix_from_table(expr, start, end, step)? {
+        return Ok(QueryResult { value: Value::Matrix(series), annotations: ctx.annotations });
     }
     let mut acc = SeriesAccumulator::default();
     let mut total = 0usize;

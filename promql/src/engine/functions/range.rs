@@ -358,9 +358,15 @@ impl WindowFn {
                 }
                 Some(dv / dt)
             }
-            WindowFn::AvgOverTime => Some(average(points.iter().map(|p| p.v))),
+            WindowFn::AvgOverTime => Some(match finite_kahan_sum(points) {
+                Some((a, c)) => {
+                    let n = points.len() as f64;
+                    a / n + c / n
+                }
+                None => average(points.iter().map(|p| p.v)),
+            }),
             WindowFn::SumOverTime => {
-                let (a, c) = points.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c));
+                let (a, c) = finite_kahan_sum(points).unwrap_or_else(|| points.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c)));
                 Some(a + c)
             }
             WindowFn::CountOverTime => Some(points.len() as f64),
@@ -369,6 +375,24 @@ impl WindowFn {
             WindowFn::LastOverTime => points.last().map(|p| p.v),
         }
     }
+}
+
+/// The compensated (Neumaier) sum of the values and its compensation, as
+/// [`kahan_inc`] folds them, when the sum stays finite; `None` otherwise.
+///
+/// Without the infinity checks of [`kahan_inc`] the loop has no branches.
+/// It gives the same result whenever the final sum is finite: a running
+/// sum that once becomes infinite stays infinite or NaN, so a finite
+/// result means no step hit the checks. Infinite or NaN sums go the
+/// careful way (which also handles `avg`'s switch to an incremental mean).
+pub(crate) fn finite_kahan_sum(points: &[Sample]) -> Option<(f64, f64)> {
+    let (mut sum, mut c) = (0.0f64, 0.0f64);
+    for p in points {
+        let t = sum + p.v;
+        c += if sum.abs() >= p.v.abs() { (sum - t) + p.v } else { (p.v - t) + sum };
+        sum = t;
+    }
+    (sum.is_finite() && c.is_finite()).then_some((sum, c))
 }
 
 /// The note `rate`/`increase` give for a metric that does not look like a
@@ -659,6 +683,28 @@ fn counter_with_starts(ctx: &mut Ctx, name: &str, ra: &RangeArg, arg: &Expr, t: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// The branch-free sum gives the careful fold's bits, or declines.
+        #[test]
+        fn finite_sum_matches_the_careful_fold(vals in proptest::collection::vec(prop_oneof![
+            -1e6f64..1e6, Just(f64::MAX), Just(-f64::MAX), Just(f64::INFINITY), Just(f64::NAN), Just(1e-300), Just(0.1), any::<f64>()], 0..50)) {
+            let pts: Vec<Sample> = vals.iter().enumerate().map(|(i, &v)| Sample::new(i as i64, v)).collect();
+            let careful = pts.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c));
+            if let Some((a, c)) = finite_kahan_sum(&pts) {
+                prop_assert_eq!(a.to_bits(), careful.0.to_bits());
+                prop_assert_eq!(c.to_bits(), careful.1.to_bits());
+            }
+            let avg = WindowFn::AvgOverTime.apply_with(&pts, 1, 1, false);
+            if !pts.is_empty() {
+                let want = average(pts.iter().map(|p| p.v));
+                let got = avg.unwrap_or(f64::NAN);
+                prop_assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{} vs {}", got, want);
+            }
+        }
+    }
 
     #[test]
     fn rate_extrapolates_to_window_edges() {
