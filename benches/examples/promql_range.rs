@@ -11,6 +11,10 @@
 //! from 1700000000). Prints each query's median time in ms.
 
 use promql::http_api::{ApiRequest, PromApi};
+
+/// The allocator metrics-server uses, so that profiles match the server.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use promql::Engine;
 use std::time::Instant;
 

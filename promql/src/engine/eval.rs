@@ -672,6 +672,8 @@ impl<'o> Ctx<'o> {
         let mut counts = vec![0usize; n];
         let mut notes = Vec::new();
         let mut live: Vec<Sample> = Vec::new();
+        // Sum-based windows waiting to be worked out: (step, lo, hi).
+        let mut pending: Vec<(usize, usize, usize)> = Vec::with_capacity(4);
         // Per series: resets[i] = how many of samples[1..=i] are below
         // their predecessor, so a window without a counter reset is known
         // without scanning it.
@@ -689,7 +691,7 @@ impl<'o> Ctx<'o> {
             }
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut noted = false;
-            for (j, row) in rows.iter_mut().enumerate() {
+            for j in 0..n {
                 let ts = base + j as i64 * self.step;
                 // Windows are left-open: (ts - r, ts].
                 while lo < samples.len() && samples[lo].t <= ts - r - self.closed {
@@ -702,11 +704,13 @@ impl<'o> Ctx<'o> {
                 let mut window = &samples[lo..hi];
                 // With stale markers filtered out, neighbours change: scan.
                 let mut may_reset = !wf.wants_counter() || hi <= lo || resets[hi - 1] != resets[lo];
+                let mut filtered = false;
                 if may_be_stale && window.iter().any(|s| is_stale_nan(s.v)) {
                     live.clear();
                     live.extend(window.iter().filter(|s| !is_stale_nan(s.v)));
                     window = &live;
                     may_reset = true;
+                    filtered = true;
                 }
                 if window.is_empty() {
                     continue;
@@ -720,11 +724,23 @@ impl<'o> Ctx<'o> {
                         }
                     }
                 }
+                if wf.is_sum() && !filtered {
+                    // Windows of the loaded samples: four at a time (see
+                    // `finite_kahan_sums4`).
+                    pending.push((j, lo, hi));
+                    if pending.len() == 4 {
+                        flush_sums(wf, samples, &pending, i, self.start, self.step, &mut rows);
+                        pending.clear();
+                    }
+                    continue;
+                }
                 if let Some(v) = wf.apply_with(window, r, ts, may_reset) {
                     // `i` fits: data.len() <= STEP_TABLE_MAX.
-                    row.push((i as u32, v, self.start + j as i64 * self.step));
+                    rows[j].push((i as u32, v, self.start + j as i64 * self.step));
                 }
             }
+            flush_sums(wf, samples, &pending, i, self.start, self.step, &mut rows);
+            pending.clear();
         }
         Some(StepTable {
             base: self.start,
@@ -1007,6 +1023,22 @@ pub(crate) type AddrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<Add
 
 /// A set of addresses (or tuples of them).
 pub(crate) type AddrSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// Works out the sum-based window function `wf` (see
+/// [`functions::WindowFn::is_sum`]) over the windows `samples[lo..hi]` of
+/// series `i` listed in `pending` as `(step, lo, hi)`, four at a time, into
+/// the step rows.
+fn flush_sums(wf: functions::WindowFn, samples: &[Sample], pending: &[(usize, usize, usize)], i: usize, start: i64, step: i64, rows: &mut [Vec<(u32, f64, i64)>]) {
+    let window = |k: usize| pending.get(k).map_or(&[][..], |&(_, lo, hi)| &samples[lo..hi]);
+    for (n, chunk) in pending.chunks(4).enumerate() {
+        let ws = [window(4 * n), window(4 * n + 1), window(4 * n + 2), window(4 * n + 3)];
+        let sums = functions::finite_kahan_sums4(ws);
+        for (k, &(j, _, _)) in chunk.iter().enumerate() {
+            // `i` fits: the table holds at most STEP_TABLE_MAX series.
+            rows[j].push((i as u32, wf.value_from_sum(ws[k], sums[k]), start + j as i64 * step));
+        }
+    }
+}
 
 /// Most (series x steps) entries a [`StepTable`] may hold.
 const STEP_TABLE_MAX: usize = 2_000_000;

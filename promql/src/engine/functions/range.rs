@@ -328,6 +328,29 @@ impl WindowFn {
         matches!(self, WindowFn::Rate | WindowFn::Increase)
     }
 
+    /// Whether the function is worked out from the window's compensated
+    /// sum (see [`Self::value_from_sum`]).
+    pub(crate) fn is_sum(self) -> bool {
+        matches!(self, WindowFn::AvgOverTime | WindowFn::SumOverTime)
+    }
+
+    /// `avg_over_time` or `sum_over_time` of `points` given their
+    /// [`finite_kahan_sum`] (`None`: work it out the careful way).
+    pub(crate) fn value_from_sum(self, points: &[Sample], sum: Option<(f64, f64)>) -> f64 {
+        match (self, sum) {
+            (WindowFn::AvgOverTime, Some((a, c))) => {
+                let n = points.len() as f64;
+                a / n + c / n
+            }
+            (WindowFn::AvgOverTime, None) => average(points.iter().map(|p| p.v)),
+            (_, Some((a, c))) => a + c,
+            (_, None) => {
+                let (a, c) = points.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c));
+                a + c
+            }
+        }
+    }
+
     /// The function's value over the (non-empty, stale-free) window
     /// `(end - range, end]`.
     pub(crate) fn apply(self, points: &[Sample], range: i64, end: i64) -> Option<f64> {
@@ -358,17 +381,7 @@ impl WindowFn {
                 }
                 Some(dv / dt)
             }
-            WindowFn::AvgOverTime => Some(match finite_kahan_sum(points) {
-                Some((a, c)) => {
-                    let n = points.len() as f64;
-                    a / n + c / n
-                }
-                None => average(points.iter().map(|p| p.v)),
-            }),
-            WindowFn::SumOverTime => {
-                let (a, c) = finite_kahan_sum(points).unwrap_or_else(|| points.iter().fold((0.0, 0.0), |(a, c), p| kahan_inc(p.v, a, c)));
-                Some(a + c)
-            }
+            WindowFn::AvgOverTime | WindowFn::SumOverTime => Some(self.value_from_sum(points, finite_kahan_sum(points))),
             WindowFn::CountOverTime => Some(points.len() as f64),
             WindowFn::MinOverTime => Some(points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v < m { p.v } else { m })),
             WindowFn::MaxOverTime => Some(points.iter().fold(f64::NAN, |m, p| if m.is_nan() || p.v > m { p.v } else { m })),
@@ -389,10 +402,45 @@ pub(crate) fn finite_kahan_sum(points: &[Sample]) -> Option<(f64, f64)> {
     let (mut sum, mut c) = (0.0f64, 0.0f64);
     for p in points {
         let t = sum + p.v;
-        c += if sum.abs() >= p.v.abs() { (sum - t) + p.v } else { (p.v - t) + sum };
+        let (x, y) = if sum.abs() >= p.v.abs() { (sum, p.v) } else { (p.v, sum) };
+        c += (x - t) + y;
         sum = t;
     }
     (sum.is_finite() && c.is_finite()).then_some((sum, c))
+}
+
+/// [`finite_kahan_sum`] of four windows at once, each lane doing exactly
+/// the operations of the one-window loop. One compensated sum is a chain
+/// of dependent additions; four independent chains keep the floating-point
+/// units busy where one leaves them waiting on the previous addition.
+pub(crate) fn finite_kahan_sums4(w: [&[Sample]; 4]) -> [Option<(f64, f64)>; 4] {
+    #[inline(always)]
+    fn step(sum: &mut f64, c: &mut f64, v: f64) {
+        let t = *sum + v;
+        // The larger operand first; selecting operands (not branches)
+        // keeps the loop free of unpredictable jumps.
+        let (x, y) = if sum.abs() >= v.abs() { (*sum, v) } else { (v, *sum) };
+        *c += (x - t) + y;
+        *sum = t;
+    }
+    let mut sum = [0.0f64; 4];
+    let mut c = [0.0f64; 4];
+    let common = w.iter().map(|x| x.len()).min().unwrap_or(0);
+    let lanes = w[0][..common].iter().zip(&w[1][..common]).zip(&w[2][..common]).zip(&w[3][..common]);
+    for (((a, b), d), e) in lanes {
+        step(&mut sum[0], &mut c[0], a.v);
+        step(&mut sum[1], &mut c[1], b.v);
+        step(&mut sum[2], &mut c[2], d.v);
+        step(&mut sum[3], &mut c[3], e.v);
+    }
+    let mut out = [None; 4];
+    for (l, o) in out.iter_mut().enumerate() {
+        for p in &w[l][common..] {
+            step(&mut sum[l], &mut c[l], p.v);
+        }
+        *o = (sum[l].is_finite() && c[l].is_finite()).then_some((sum[l], c[l]));
+    }
+    out
 }
 
 /// The note `rate`/`increase` give for a metric that does not look like a
@@ -696,6 +744,13 @@ mod tests {
             if let Some((a, c)) = finite_kahan_sum(&pts) {
                 prop_assert_eq!(a.to_bits(), careful.0.to_bits());
                 prop_assert_eq!(c.to_bits(), careful.1.to_bits());
+            }
+            // Four lanes give each window's one-lane result.
+            let cut = |k: usize| &pts[..pts.len().saturating_sub(k)];
+            let four = finite_kahan_sums4([cut(0), cut(3), cut(1), &pts[pts.len() / 2..]]);
+            for (w, got) in [cut(0), cut(3), cut(1), &pts[pts.len() / 2..]].into_iter().zip(four) {
+                let one = finite_kahan_sum(w);
+                prop_assert_eq!(got.map(|(a, c)| (a.to_bits(), c.to_bits())), one.map(|(a, c)| (a.to_bits(), c.to_bits())));
             }
             let avg = WindowFn::AvgOverTime.apply_with(&pts, 1, 1, false);
             if !pts.is_empty() {
