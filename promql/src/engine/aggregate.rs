@@ -439,7 +439,6 @@ fn over_step_table(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, g: &Grouping, t:
     Ok(Some(out))
 }
 
-/// Descending order with NaN last.
 /// Keeps the first `k` elements of `els` in the order a stable sort by
 /// `cmp` of their values would give, without sorting all of them: a
 /// selection by (value, position) — which is what stability means — then
@@ -459,6 +458,7 @@ fn first_k_stable(els: &mut Vec<El>, k: usize, cmp: fn(f64, f64) -> std::cmp::Or
     els.extend(keyed.into_iter().filter_map(|(_, i)| taken[i].take()));
 }
 
+/// Descending order with NaN last.
 fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,

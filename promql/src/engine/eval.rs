@@ -1257,22 +1257,35 @@ fn keep_step_samples(samples: &[Sample], base: i64, step: i64, n: i64, out: &mut
     step_picks(samples, base, step, n, |i| out.push(samples[i]));
 }
 
-/// Calls `keep` with the index of every sample [`keep_step_samples`] keeps.
+/// Calls `keep` with the index of every sample [`keep_step_samples`] keeps,
+/// in order: step by step, the last sample at or before the step (a cursor
+/// that only moves forward), each index once.
 fn step_picks(samples: &[Sample], base: i64, step: i64, n: i64, mut keep: impl FnMut(usize)) {
-    let last = base.saturating_add(n.saturating_mul(step));
-    // The first step at or after the current sample; steps only move
-    // forward, so this walks at most `n` steps over the whole series.
-    let mut ts = base;
-    for (i, s) in samples.iter().enumerate() {
-        if s.t > last {
+    let mut idx = 0usize;
+    let mut kept = usize::MAX;
+    let mut j = 0i64;
+    while j <= n {
+        let ts = base.saturating_add(j.saturating_mul(step));
+        while idx < samples.len() && samples[idx].t <= ts {
+            idx += 1;
+        }
+        if idx > 0 && idx - 1 != kept {
+            kept = idx - 1;
+            keep(kept);
+        }
+        if idx == samples.len() || step <= 0 {
+            // Every later step picks the last sample again.
             break;
         }
-        while ts < s.t {
-            ts += step;
+        // Skip the steps before the next sample: they pick the same one.
+        let next = samples[idx].t;
+        if next > ts {
+            let skip = (next.saturating_sub(ts) - 1) / step;
+            j = j.saturating_add(skip);
         }
-        let next_t = samples.get(i + 1).map_or(i64::MAX, |x| x.t);
-        if ts < next_t {
-            keep(i);
+        match j.checked_add(1) {
+            Some(x) => j = x,
+            None => break,
         }
     }
 }
@@ -1497,6 +1510,39 @@ mod tests {
     /// Every step of a range query equals an instant query at that time
     /// (the range path uses per-query tables and caches the instant path
     /// does not).
+    /// The samples an instant selector can pick at the steps, by brute
+    /// force: for every step, the last sample at or before it.
+    fn picks_by_brute_force(samples: &[Sample], base: i64, step: i64, n: i64) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for j in 0..=n {
+            let ts = base + j * step;
+            if let Some(i) = samples.iter().rposition(|s| s.t <= ts) {
+                if out.last() != Some(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn step_picks_are_the_last_sample_before_each_step(
+            gaps in proptest::collection::vec(1i64..200, 0..60),
+            first in -500i64..500,
+            base in -300i64..300,
+            step in 1i64..120,
+            n in 0i64..40,
+        ) {
+            let mut t = first;
+            let samples: Vec<Sample> = gaps.iter().map(|g| { t += g; Sample::new(t, 0.0) }).collect();
+            let mut got = Vec::new();
+            step_picks(&samples, base, step, n, |i| got.push(i));
+            prop_assert_eq!(got, picks_by_brute_force(&samples, base, step, n));
+        }
+    }
+
     fn check_steps_match_instant(store: &model::mem::MemStore, q: &str, start: i64, end: i64, step: i64) -> Result<(), TestCaseError> {
         let engine = super::super::Engine::default();
         let range = match engine.range_query(store, q, start, end, step) {
