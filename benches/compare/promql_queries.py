@@ -150,6 +150,7 @@ def main():
         wait_ready(f"{cb}/-/ready", closed)
         wait_ready(f"{pb}/-/ready", prom)
 
+        print(f"load average: {open('/proc/loadavg').read().split()[:3]} ({os.cpu_count()} CPUs)")
         print(f"{'query':<75} {'ours ms':>9} {'prom ms':>9} {'ratio':>7}  result")
         ratios = []
         for q in QUERIES:
@@ -165,6 +166,7 @@ def main():
             note = "" if default_diff is None else "; 3.x windows differ at boundaries"
             print(f"{q[:75]:<75} {to:9.2f} {tp:9.2f} {to / tp:7.3f}  {'equal' if diff is None else 'DIFFERENT: ' + diff} ({n} series{note})")
         print(f"runs per query: {RUNS} (median); worst ratio ours/prometheus: {max(ratios):.3f}")
+        print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
     finally:
         for p in procs:
             p.kill()
