@@ -7,7 +7,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use model::{Sample, SampleIter};
-use tsdb::chunkenc::{dec, encode_best, ChunkIter, XorChunk, XorIter};
+use tsdb::chunkenc::{dec, deccol, encode_best, ChunkIter, XorChunk, XorIter};
 
 /// Deterministic xorshift generator.
 struct Rng(u64);
@@ -88,12 +88,18 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let best: Vec<(u8, Vec<u8>)> = data.iter().map(|s| encode_best(s)).collect();
+    // The interleaved (0x10) and columnar (0x12) decimal layouts of the
+    // same chunks (every chunk here is decimal, so both cover all samples).
     let decs: Vec<Vec<u8>> = data.iter().filter_map(|s| dec::encode(s)).collect();
-    let xor_bytes: usize = xor.iter().map(Vec::len).sum();
+    let cols: Vec<Vec<u8>> = data.iter().filter_map(|s| deccol::encode(s)).collect();
+    assert_eq!((decs.len(), cols.len()), (data.len(), data.len()));
+    let size = |c: &[Vec<u8>]| c.iter().map(Vec::len).sum::<usize>() as f64 / n as f64;
     let best_bytes: usize = best.iter().map(|c| c.1.len()).sum();
     eprintln!(
-        "chunk data: xor {:.3} B/sample, best {:.3} B/sample",
-        xor_bytes as f64 / n as f64,
+        "chunk data: xor {:.3} B/sample, dec 0x10 {:.3}, dec 0x12 {:.3}, best {:.3} B/sample",
+        size(&xor),
+        size(&decs),
+        size(&cols),
         best_bytes as f64 / n as f64
     );
     g.bench_function("xor_decode", |b| {
@@ -113,6 +119,38 @@ fn bench(c: &mut Criterion) {
                 while let Ok(Some(s)) = it.next() {
                     black_box(s);
                 }
+            }
+        })
+    });
+    g.bench_function("deccol_decode", |b| {
+        b.iter(|| {
+            for c in &cols {
+                if let Ok(mut it) = tsdb::chunkenc::DecColIter::new(c) {
+                    while let Ok(Some(s)) = it.next() {
+                        black_box(s);
+                    }
+                }
+            }
+        })
+    });
+    // Bulk decoding into a buffer, as a block's series iterator does.
+    let mut out = Vec::with_capacity(200);
+    let mut scratch = Vec::new();
+    g.bench_function("dec_decode_all", |b| {
+        b.iter(|| {
+            for c in &decs {
+                out.clear();
+                let _ = dec::decode_all(c, &mut out, &mut scratch);
+                black_box(&out);
+            }
+        })
+    });
+    g.bench_function("deccol_decode_all", |b| {
+        b.iter(|| {
+            for c in &cols {
+                out.clear();
+                let _ = deccol::decode_all(c, &mut out, &mut scratch);
+                black_box(&out);
             }
         })
     });

@@ -38,7 +38,7 @@
 //! ```
 
 use crate::chunkenc::{
-    dec, encode_best, encode_with_starts, ChunkIter, XorIter, ENCODING_DEC, ENCODING_ST,
+    deccol, encode_best, encode_with_starts, ChunkIter, XorIter, ENCODING_DEC_COL, ENCODING_ST,
     ENCODING_XOR,
 };
 use crate::chunks::{ChunkReader, ChunkRef, ChunkWriter, ChunksError};
@@ -446,7 +446,7 @@ impl BlockWriter {
                         }
                     }
                 }
-                recoded = dec::encode(&self.scratch).filter(|d| d.len() < c.data.len());
+                recoded = deccol::encode(&self.scratch).filter(|d| d.len() < c.data.len());
             }
             if c.encoding == ENCODING_ST {
                 // Counted for the block's statistics (which tell readers
@@ -464,7 +464,7 @@ impl BlockWriter {
                 }
             }
             let r: ChunkRef = match &recoded {
-                Some(d) => cw.write_chunk(ENCODING_DEC, d)?,
+                Some(d) => cw.write_chunk(ENCODING_DEC_COL, d)?,
                 None => cw.write_chunk(c.encoding, c.data)?,
             };
             self.metas.push(ChunkMeta { mint: c.mint, maxt: c.maxt, chunk_ref: r });
@@ -1076,7 +1076,7 @@ mod tests {
             let b = Block::open(&dir.path().join(&meta.ulid)).unwrap();
             let s = b.all_series().unwrap();
             let stored = b.chunks().chunk(s[0].chunks[0].chunk_ref).unwrap();
-            assert_eq!(stored.encoding, if recode { ENCODING_DEC } else { ENCODING_XOR });
+            assert_eq!(stored.encoding, if recode { ENCODING_DEC_COL } else { ENCODING_XOR });
             assert!(!recode || stored.data.len() < x.bytes().len());
             let mut it = b.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
             for want in &samples {
@@ -1088,6 +1088,74 @@ mod tests {
         let bad = ChunkData { data: &x.bytes()[..20], ..chunk };
         let e = w.add_series(&l, &[bad]).unwrap_err().to_string();
         assert!(e.contains("a=\"b\""), "{e}");
+    }
+
+    /// Blocks written before the columnar decimal chunk (0x12) hold
+    /// interleaved ones (0x10): they must keep reading, sample by sample
+    /// through a block and in bulk through a `Db`, next to new chunks.
+    #[test]
+    fn interleaved_decimal_chunks_still_read() {
+        use crate::chunkenc::{dec, ENCODING_DEC};
+        use model::{collect_range, Queryable};
+        let dir = tempfile::tempdir().unwrap();
+        let l = Labels::from_pairs([("__name__", "m"), ("a", "b")]);
+        let samples: Vec<Sample> = (0..360)
+            .map(|i| Sample::new(i * 15_000 + (i % 3), 100.0 + 0.25 * (i % 17) as f64))
+            .collect();
+        let encoded: Vec<(u8, Vec<u8>)> = samples
+            .chunks(120)
+            .enumerate()
+            .map(|(k, part)| match k {
+                0 => (ENCODING_DEC, dec::encode(part).unwrap()),
+                1 => (ENCODING_DEC_COL, deccol::encode(part).unwrap()),
+                _ => {
+                    let mut x = crate::chunkenc::XorChunk::new();
+                    for s in part {
+                        assert!(x.append(s.t, s.v));
+                    }
+                    (ENCODING_XOR, x.into_bytes())
+                }
+            })
+            .collect();
+        let chunks: Vec<ChunkData<'_>> = samples
+            .chunks(120)
+            .zip(&encoded)
+            .map(|(part, (enc, data))| ChunkData {
+                mint: part[0].t,
+                maxt: part[part.len() - 1].t,
+                encoding: *enc,
+                data,
+                num_samples: part.len() as u64,
+            })
+            .collect();
+        let mut w = BlockWriter::new(dir.path(), 0, 2 * 3_600_000).unwrap();
+        w.recode(false);
+        w.add_series(&l, &chunks).unwrap();
+        let meta = w.finish().unwrap();
+        let b = Block::open(&dir.path().join(&meta.ulid)).unwrap();
+        let s = b.all_series().unwrap();
+        let stored: Vec<u8> =
+            s[0].chunks.iter().map(|c| b.chunks().chunk(c.chunk_ref).unwrap().encoding).collect();
+        assert_eq!(stored, [ENCODING_DEC, ENCODING_DEC_COL, ENCODING_XOR]);
+        let mut it = b.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
+        for want in &samples {
+            assert!(it.next().unwrap().unwrap().bit_eq(want));
+        }
+        assert_eq!(it.next().unwrap(), None);
+        drop(it);
+        drop(b);
+
+        let db = crate::Db::open(dir.path(), crate::Options::builder().retention_time(None).build()).unwrap();
+        let q = db.querier(0, i64::MAX).unwrap();
+        for (mint, maxt) in [(0, i64::MAX), (samples[50].t, samples[300].t), (samples[130].t + 1, samples[200].t - 1)] {
+            let mut found = q.select(&SelectHints::range(mint, maxt), &[Matcher::equal("a", "b")]).unwrap();
+            let got = collect_range(found[0].samples.as_mut(), mint, maxt).unwrap();
+            let want: Vec<&Sample> = samples.iter().filter(|s| s.t >= mint && s.t <= maxt).collect();
+            assert_eq!(got.len(), want.len());
+            assert!(got.iter().zip(want).all(|(a, b)| a.bit_eq(b)));
+        }
+        drop(q);
+        db.close().unwrap();
     }
 
     #[test]

@@ -18,14 +18,22 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => break false,
         }
     };
-    // The bulk decimal decoder gives the same samples and fails on the
-    // same inputs.
-    if enc == tsdb::chunkenc::ENCODING_DEC {
-        let mut bulk = Vec::new();
-        let ok = tsdb::chunkenc::dec::decode_all(body, &mut bulk, &mut Vec::new()).is_ok();
-        assert_eq!(ok, careful);
-        assert_eq!(bulk.len(), samples.len());
-        assert!(bulk.iter().zip(&samples).all(|(a, b)| a.bit_eq(b)));
+    // The bulk decimal decoders give the same samples and fail on the
+    // same inputs (the columnar one also with a scratch buffer holding
+    // bytes of an earlier chunk).
+    let bulk_decode: Option<fn(&[u8], &mut Vec<model::Sample>, &mut Vec<u8>) -> Result<(), model::StorageError>> = match enc {
+        tsdb::chunkenc::ENCODING_DEC => Some(tsdb::chunkenc::dec::decode_all),
+        tsdb::chunkenc::ENCODING_DEC_COL => Some(tsdb::chunkenc::deccol::decode_all),
+        _ => None,
+    };
+    if let Some(decode) = bulk_decode {
+        for mut scratch in [Vec::new(), vec![0xA5u8; 8192]] {
+            let mut bulk = Vec::new();
+            let ok = decode(body, &mut bulk, &mut scratch).is_ok();
+            assert_eq!(ok, careful);
+            assert_eq!(bulk.len(), samples.len());
+            assert!(bulk.iter().zip(&samples).all(|(a, b)| a.bit_eq(b)));
+        }
     }
     let _ = XorChunk::from_bytes(body.to_vec());
     // Decoded timestamps need not increase in garbage; only re-encode

@@ -21,17 +21,18 @@ use crate::encoding::{unzigzag, zigzag, MAX_VARINT_LEN};
 use model::{Sample, SampleIter, StorageError};
 
 /// Powers of ten that are exact in `f64`.
-const POW10: [f64; 23] = [
+pub(super) const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
-const MAX_EXP: i32 = 22;
-const MIN_EXP: i32 = -22;
+pub(super) const MAX_EXP: i32 = 22;
+pub(super) const MIN_EXP: i32 = -22;
 /// Largest |m| accepted (beyond it, `m as f64` stops being exact).
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0; // 2^53
 
+/// `m × 10^e` as the format defines it (`e` in `MIN_EXP..=MAX_EXP`).
 #[inline]
-fn scale(m: i64, e: i32) -> f64 {
+pub(super) fn scale(m: i64, e: i32) -> f64 {
     if e >= 0 {
         m as f64 * POW10[e as usize]
     } else {
@@ -116,7 +117,7 @@ fn coarsest_near(v: f64, start: i32) -> Option<i32> {
 
 /// How one integer sequence is coded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Code {
+pub(super) enum Code {
     /// Every value is zero: no bits.
     Zero,
     /// Each value in `w` bits.
@@ -200,7 +201,7 @@ impl Code {
     }
 
     #[inline]
-    fn write(self, w: &mut BitWriter, z: u64) {
+    pub(super) fn write(self, w: &mut BitWriter, z: u64) {
         // Prefix and value go out in one call when they fit in 64 bits.
         match self {
             Code::Zero => {}
@@ -280,106 +281,155 @@ fn read_varint_bits(r: &mut BitReader<'_>) -> Result<u64, &'static str> {
     Err("varint overflow")
 }
 
+/// A decimal chunk's content before layout: the exponent, the first
+/// sample, and the three residual sequences with the code chosen for each.
+/// Shared by the interleaved (0x10) and columnar (0x12) layouts, which
+/// therefore cost the same bits per sample.
+pub(super) struct Parts {
+    /// The chunk's exponent, in `MIN_EXP..=MAX_EXP`.
+    pub(super) e: i32,
+    pub(super) t0: i64,
+    /// `t1 - t0` (wrapping; 0 for fewer than two samples).
+    pub(super) t_delta: u64,
+    pub(super) m0: i64,
+    /// Value residuals are delta-of-deltas (else deltas) of `m`.
+    pub(super) dod: bool,
+    /// In delta-of-delta mode, the first delta `m1 - m0` (else 0).
+    pub(super) d1: i64,
+    /// Zig-zag timestamp delta-of-deltas, from the third sample on.
+    pub(super) ts: Vec<u64>,
+    /// Zig-zag value residuals: from the second sample on (deltas) or the
+    /// third (delta-of-deltas).
+    pub(super) vres: Vec<u64>,
+    /// Zig-zag corrections, one per sample.
+    pub(super) cs: Vec<u64>,
+    pub(super) code_t: Code,
+    pub(super) code_v: Code,
+    pub(super) code_c: Code,
+}
+
+impl Parts {
+    /// Analyses `samples` (strictly increasing timestamps, at most 65535);
+    /// `None` when the values cannot be expressed (non-finite values).
+    pub(super) fn new(samples: &[Sample]) -> Option<Parts> {
+        let n = samples.len();
+        if n > super::xor::MAX_SAMPLES {
+            return None;
+        }
+        // Choose the exponent: the finest needed by any sample. Grid
+        // membership is monotone, so a sample on the grid of the current
+        // candidate needs no search: one test per sample in the common case.
+        let mut e_min: Option<i32> = None;
+        let mut off_grid: Vec<usize> = Vec::new();
+        for (i, s) in samples.iter().enumerate() {
+            let v = s.v;
+            if !v.is_finite() {
+                return None;
+            }
+            if v == 0.0 && v.is_sign_positive() {
+                continue;
+            }
+            match e_min {
+                Some(e) if on_grid(v, e) => {}
+                Some(e) => match coarsest_exact(v, e) {
+                    Some(f) => e_min = Some(f.min(e)),
+                    None => off_grid.push(i),
+                },
+                None => match coarsest_exact(v, 0) {
+                    Some(f) => e_min = Some(f),
+                    None => off_grid.push(i),
+                },
+            }
+        }
+        // Values off every grid get the exponent of their neighbours when that
+        // leaves a small correction (float sums of decimals).
+        let mut near_hint = e_min.unwrap_or(0).min(0);
+        for &i in &off_grid {
+            let e = coarsest_near(samples[i].v, near_hint)?;
+            near_hint = e;
+            e_min = Some(e_min.map_or(e, |m: i32| m.min(e)));
+        }
+        let e = e_min.unwrap_or(0);
+
+        let mut ms = Vec::with_capacity(n);
+        let mut cs = Vec::with_capacity(n);
+        for s in samples {
+            let m = mantissa(s.v, e)?;
+            ms.push(m);
+            cs.push(zigzag((s.v.to_bits() as i64).wrapping_sub(scale(m, e).to_bits() as i64)));
+        }
+        // Timestamp delta-of-deltas from the third sample on.
+        let mut ts = Vec::with_capacity(n.saturating_sub(2));
+        for i in 2..n {
+            let d1 = samples[i].t.wrapping_sub(samples[i - 1].t);
+            let d0 = samples[i - 1].t.wrapping_sub(samples[i - 2].t);
+            ts.push(zigzag(d1.wrapping_sub(d0)));
+        }
+        // Value residuals: deltas (from the second sample) or delta-of-deltas
+        // (from the third, with the first delta in the header).
+        let deltas: Vec<i64> = ms.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+        let vd: Vec<u64> = deltas.iter().map(|&d| zigzag(d)).collect();
+        let vdd: Vec<u64> = deltas.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))).collect();
+        let (code_d, cost_d) = Code::choose(&vd);
+        let (code_dd, cost_dd) = Code::choose(&vdd);
+        let dod = n >= 2 && cost_dd + 8 * crate::encoding::uvarint_len(vd[0]) as u64 <= cost_d;
+        let (code_v, vres) = if dod { (code_dd, vdd) } else { (code_d, vd) };
+        let (code_t, _) = Code::choose(&ts);
+        let (code_c, _) = Code::choose(&cs);
+        Some(Parts {
+            e,
+            t0: samples.first().map_or(0, |s| s.t),
+            t_delta: if n >= 2 { samples[1].t.wrapping_sub(samples[0].t) as u64 } else { 0 },
+            m0: ms.first().copied().unwrap_or(0),
+            dod,
+            d1: if dod { deltas[0] } else { 0 },
+            ts,
+            vres,
+            cs,
+            code_t,
+            code_v,
+            code_c,
+        })
+    }
+}
+
 /// Encodes `samples` (strictly increasing timestamps, at most 65535) as a
 /// decimal chunk. Returns `None` when the values cannot be expressed (for
 /// example non-finite values), in which case XOR should be used.
 pub fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
+    let p = Parts::new(samples)?;
     let n = samples.len();
-    if n > super::xor::MAX_SAMPLES {
-        return None;
-    }
-    // Choose the exponent: the finest needed by any sample. Grid
-    // membership is monotone, so a sample on the grid of the current
-    // candidate needs no search: one test per sample in the common case.
-    let mut e_min: Option<i32> = None;
-    let mut off_grid: Vec<usize> = Vec::new();
-    for (i, s) in samples.iter().enumerate() {
-        let v = s.v;
-        if !v.is_finite() {
-            return None;
-        }
-        if v == 0.0 && v.is_sign_positive() {
-            continue;
-        }
-        match e_min {
-            Some(e) if on_grid(v, e) => {}
-            Some(e) => match coarsest_exact(v, e) {
-                Some(f) => e_min = Some(f.min(e)),
-                None => off_grid.push(i),
-            },
-            None => match coarsest_exact(v, 0) {
-                Some(f) => e_min = Some(f),
-                None => off_grid.push(i),
-            },
-        }
-    }
-    // Values off every grid get the exponent of their neighbours when that
-    // leaves a small correction (float sums of decimals).
-    let mut near_hint = e_min.unwrap_or(0).min(0);
-    for &i in &off_grid {
-        let e = coarsest_near(samples[i].v, near_hint)?;
-        near_hint = e;
-        e_min = Some(e_min.map_or(e, |m: i32| m.min(e)));
-    }
-    let e = e_min.unwrap_or(0);
-
-    let mut ms = Vec::with_capacity(n);
-    let mut cs = Vec::with_capacity(n);
-    for s in samples {
-        let m = mantissa(s.v, e)?;
-        ms.push(m);
-        cs.push(zigzag((s.v.to_bits() as i64).wrapping_sub(scale(m, e).to_bits() as i64)));
-    }
-    // Timestamp delta-of-deltas from the third sample on.
-    let mut ts = Vec::with_capacity(n.saturating_sub(2));
-    for i in 2..n {
-        let d1 = samples[i].t.wrapping_sub(samples[i - 1].t);
-        let d0 = samples[i - 1].t.wrapping_sub(samples[i - 2].t);
-        ts.push(zigzag(d1.wrapping_sub(d0)));
-    }
-    // Value residuals: deltas (from the second sample) or delta-of-deltas
-    // (from the third, with the first delta in the header).
-    let deltas: Vec<i64> = ms.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
-    let vd: Vec<u64> = deltas.iter().map(|&d| zigzag(d)).collect();
-    let vdd: Vec<u64> = deltas.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))).collect();
-    let (code_d, cost_d) = Code::choose(&vd);
-    let (code_dd, cost_dd) = Code::choose(&vdd);
-    let dod = n >= 2 && cost_dd + 8 * crate::encoding::uvarint_len(vd[0]) as u64 <= cost_d;
-    let (code_v, vres) = if dod { (code_dd, vdd) } else { (code_d, vd) };
-    let (code_t, _) = Code::choose(&ts);
-    let (code_c, _) = Code::choose(&cs);
-
     let mut w = BitWriter::with_capacity(64 + n);
     w.write_aligned(&(n as u16).to_be_bytes());
     if n == 0 {
         return Some(w.into_bytes());
     }
-    write_varint_bits(&mut w, zigzag(samples[0].t));
-    w.write_bits((e - MIN_EXP) as u64, 6);
-    write_varint_bits(&mut w, zigzag(ms[0]));
-    code_c.write_header(&mut w);
+    write_varint_bits(&mut w, zigzag(p.t0));
+    w.write_bits((p.e - MIN_EXP) as u64, 6);
+    write_varint_bits(&mut w, zigzag(p.m0));
+    p.code_c.write_header(&mut w);
     if n >= 2 {
-        write_varint_bits(&mut w, samples[1].t.wrapping_sub(samples[0].t) as u64);
-        w.write_bit(dod);
-        if dod {
-            write_varint_bits(&mut w, zigzag(deltas[0]));
+        write_varint_bits(&mut w, p.t_delta);
+        w.write_bit(p.dod);
+        if p.dod {
+            write_varint_bits(&mut w, zigzag(p.d1));
         }
-        code_v.write_header(&mut w);
+        p.code_v.write_header(&mut w);
     }
     if n >= 3 {
-        code_t.write_header(&mut w);
+        p.code_t.write_header(&mut w);
     }
-    code_c.write(&mut w, cs[0]);
+    p.code_c.write(&mut w, p.cs[0]);
     for i in 1..n {
         if i >= 2 {
-            code_t.write(&mut w, ts[i - 2]);
+            p.code_t.write(&mut w, p.ts[i - 2]);
         }
-        if !dod {
-            code_v.write(&mut w, vres[i - 1]);
+        if !p.dod {
+            p.code_v.write(&mut w, p.vres[i - 1]);
         } else if i >= 2 {
-            code_v.write(&mut w, vres[i - 2]);
+            p.code_v.write(&mut w, p.vres[i - 2]);
         }
-        code_c.write(&mut w, cs[i]);
+        p.code_c.write(&mut w, p.cs[i]);
     }
     Some(w.into_bytes())
 }
@@ -706,6 +756,29 @@ mod tests {
         assert!(check(&huge).unwrap() < 100);
         assert_eq!(check(&[]), Some(2));
         check(&[Sample::new(-5, -0.0), Sample::new(i64::MAX, 1e300)]);
+    }
+
+    /// The exact bytes of a small chunk, derived by hand from
+    /// docs/format/chunks.md: chunks written before the columnar layout
+    /// (0x12) replaced this one must keep reading, and this encoder (kept
+    /// for tests and benchmarks) must keep writing the same bytes.
+    #[test]
+    fn golden_layout() {
+        let samples = [
+            Sample::new(1000, 1.5),
+            Sample::new(2000, 1.7),
+            Sample::new(3000, 1.8),
+            Sample::new(4001, f64::from_bits(2.4f64.to_bits() + 1)),
+        ];
+        // t0 varint d0 0f | e+22 = 21 (6 bits) | m0 varint 1e | code(c)
+        // Fixed(2) | t1-t0 uvarint e8 07 | dod 0 | code(v) Fixed(4) |
+        // code(t) Fixed(2) | c0 00 | v 0100 c 00 | t 00 v 0010 c 00 |
+        // t 10 v 1100 c 10 | 2 bits of padding.
+        let want: &[u8] =
+            &[0x00, 0x04, 0xd0, 0x0f, 0x54, 0x79, 0x07, 0xa0, 0x1c, 0x86, 0x82, 0x20, 0x11, 0x64];
+        assert_eq!(encode(&samples).unwrap(), want);
+        let got = decode(want).unwrap();
+        assert!(got.iter().zip(&samples).all(|(a, b)| a.bit_eq(b)) && got.len() == 4);
     }
 
     proptest! {

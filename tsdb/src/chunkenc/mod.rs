@@ -2,15 +2,20 @@
 //!
 //! [`XorChunk`] is Prometheus's Gorilla-style float chunk (encoding byte 1
 //! in chunk segment files), built on the bit streams of [`bstream`].
+//! [`deccol`] is this crate's decimal chunk (encoding byte 0x12), which the
+//! block writer uses whenever it is smaller than XOR; [`dec`] is its older
+//! interleaved layout (0x10), still read but no longer written.
 //! [`ChunkIter`] iterates a chunk of any supported encoding. [`st`] wraps
-//! either with a column of start timestamps.
+//! any of them with a column of start timestamps.
 
 pub mod bstream;
 pub mod dec;
+pub mod deccol;
 pub mod st;
 pub mod xor;
 
 pub use dec::DecIter;
+pub use deccol::{DecColIter, ENCODING_DEC_COL};
 pub use st::{encode_with_starts, StIter, ENCODING_ST};
 pub use xor::{XorChunk, XorChunkRef, XorIter};
 
@@ -18,8 +23,9 @@ use model::{Sample, SampleIter, StorageError};
 
 /// Encoding byte of XOR chunks (as in Prometheus).
 pub const ENCODING_XOR: u8 = 1;
-/// Encoding byte of decimal chunks (this crate's own; Prometheus cannot
-/// read them).
+/// Encoding byte of interleaved decimal chunks (this crate's own;
+/// Prometheus cannot read them). Read, but no longer written: see
+/// [`ENCODING_DEC_COL`].
 pub const ENCODING_DEC: u8 = 0x10;
 
 /// The encoding of a chunk, as stored in its encoding byte.
@@ -28,8 +34,10 @@ pub const ENCODING_DEC: u8 = 0x10;
 pub enum Encoding {
     /// Prometheus's XOR float chunk.
     Xor,
-    /// The decimal chunk of [`dec`].
+    /// The interleaved decimal chunk of [`dec`].
     Dec,
+    /// The columnar decimal chunk of [`deccol`].
+    DecCol,
     /// A chunk with start timestamps ([`st`]).
     St,
 }
@@ -40,6 +48,7 @@ impl Encoding {
         match self {
             Encoding::Xor => ENCODING_XOR,
             Encoding::Dec => ENCODING_DEC,
+            Encoding::DecCol => ENCODING_DEC_COL,
             Encoding::St => ENCODING_ST,
         }
     }
@@ -49,6 +58,7 @@ impl Encoding {
         match b {
             ENCODING_XOR => Some(Encoding::Xor),
             ENCODING_DEC => Some(Encoding::Dec),
+            ENCODING_DEC_COL => Some(Encoding::DecCol),
             ENCODING_ST => Some(Encoding::St),
             _ => None,
         }
@@ -61,8 +71,10 @@ impl Encoding {
 pub enum ChunkIter<'a> {
     /// An XOR chunk.
     Xor(XorIter<'a>),
-    /// A decimal chunk.
+    /// An interleaved decimal chunk.
     Dec(DecIter<'a>),
+    /// A columnar decimal chunk.
+    DecCol(DecColIter<'a>),
     /// A chunk with start timestamps.
     St(Box<StIter<'a>>),
 }
@@ -73,6 +85,7 @@ impl<'a> ChunkIter<'a> {
         match Encoding::from_byte(encoding) {
             Some(Encoding::Xor) => Ok(ChunkIter::Xor(XorIter::new(data))),
             Some(Encoding::Dec) => Ok(ChunkIter::Dec(DecIter::new(data))),
+            Some(Encoding::DecCol) => Ok(ChunkIter::DecCol(DecColIter::new(data)?)),
             Some(Encoding::St) => Ok(ChunkIter::St(Box::new(StIter::new(data)?))),
             None => Err(StorageError::Corrupt(format!("unknown chunk encoding {encoding}"))),
         }
@@ -83,6 +96,7 @@ impl<'a> ChunkIter<'a> {
         match self {
             ChunkIter::Xor(i) => i.num_samples(),
             ChunkIter::Dec(i) => i.num_samples(),
+            ChunkIter::DecCol(i) => i.num_samples(),
             ChunkIter::St(i) => i.num_samples(),
         }
     }
@@ -94,6 +108,7 @@ impl SampleIter for ChunkIter<'_> {
         match self {
             ChunkIter::Xor(i) => i.next(),
             ChunkIter::Dec(i) => i.next(),
+            ChunkIter::DecCol(i) => i.next(),
             ChunkIter::St(i) => i.next(),
         }
     }
@@ -102,6 +117,7 @@ impl SampleIter for ChunkIter<'_> {
         match self {
             ChunkIter::Xor(i) => i.seek(t),
             ChunkIter::Dec(i) => i.seek(t),
+            ChunkIter::DecCol(i) => i.seek(t),
             ChunkIter::St(i) => i.seek(t),
         }
     }
@@ -120,7 +136,8 @@ impl SampleIter for ChunkIter<'_> {
 
 /// Splits a chunk into its big-endian sample count and body. The third
 /// value is true when the chunk is too short to hold the count (an empty
-/// chunk is valid and holds no samples). Both encodings share this header.
+/// chunk is valid and holds no samples). The XOR and 0x10 decimal
+/// encodings share this header.
 pub(crate) fn split_header(data: &[u8]) -> (u16, &[u8], bool) {
     match data {
         [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest, false),
@@ -134,9 +151,9 @@ pub(crate) fn split_header(data: &[u8]) -> (u16, &[u8], bool) {
 pub fn encode_best(samples: &[Sample]) -> (u8, Vec<u8>) {
     // Sizing XOR is much cheaper than encoding it, so only the winner is
     // encoded twice at most.
-    if let Some(d) = dec::encode(samples) {
+    if let Some(d) = deccol::encode(samples) {
         if d.len() < xor::encoded_len(samples) {
-            return (ENCODING_DEC, d);
+            return (ENCODING_DEC_COL, d);
         }
     }
     let mut c = XorChunk::new();
@@ -145,3 +162,4 @@ pub fn encode_best(samples: &[Sample]) -> (u8, Vec<u8>) {
     }
     (ENCODING_XOR, c.into_bytes())
 }
+

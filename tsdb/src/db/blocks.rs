@@ -161,6 +161,10 @@ impl OwnedBlockIter {
             self.buf.reserve(it.num_samples());
             // One dispatch on the encoding per chunk, not per sample.
             match &mut it {
+                ChunkIter::DecCol(d) => {
+                    d.clone().decode_into(&mut self.buf, &mut self.scratch)?;
+                    keep_range(&mut self.buf, mint, maxt);
+                }
                 ChunkIter::Dec(d) => {
                     d.clone().decode_into(&mut self.buf, &mut self.scratch)?;
                     keep_range(&mut self.buf, mint, maxt);
