@@ -5,7 +5,9 @@
 #     decoding + logstore::Store::push + flush) in MB/s of raw lines per core, the
 #     compression ratio of the chunk files, and the three LogQL queries of the issue
 #     (CPU time, GB/s per core, result size, each checked against a naive evaluation;
-#     the line filter also on a store without block filters);
+#     the line filter also on a store without block filters), and zstd decoding alone
+#     of the nginx lines in process, run by run interleaved with that full scan (the
+#     printed ratio is the scan's overhead over decompression);
 #   - references, CPU time per core: `zstd -3` decode and `grep -c "queue full"` over
 #     the raw lines (all of them, and the nginx ones the line-filter query reads);
 #   - the line-filter result must equal grep's count over the nginx lines.

@@ -12,7 +12,7 @@
 //!
 //! 1. ingests them into fresh `logstore::Store`s the way log-server's push
 //!    handler does — decode each JSON body into streams of entries
-//!    (`serde_json`, as log-server's decoder), then `Store::push` — and
+//!    (`logql::push::decode_push`, log-server's decoder), then `Store::push` — and
 //!    flushes; CPU time on this thread gives MB/s of raw line bytes per
 //!    core, with and without the JSON decoding. Three stores: default
 //!    options (WAL fsync per push), no fsync, and no fsync without block
@@ -66,27 +66,12 @@ fn cpu<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, thread_cpu().saturating_sub(a))
 }
 
-/// Decodes one Loki JSON push body, as log-server does for
-/// `Content-Type: application/json`.
-fn decode_push(body: &str) -> Result<Request, String> {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
-    let mut out = Request::new();
-    for s in v["streams"].as_array().ok_or("no streams array")? {
-        let labels = Labels::from_pairs(
-            s["stream"]
-                .as_object()
-                .ok_or("no stream object")?
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
-        );
-        let mut entries = Vec::new();
-        for e in s["values"].as_array().ok_or("no values array")? {
-            let ts = e[0].as_str().and_then(|t| t.parse().ok()).ok_or("bad timestamp")?;
-            entries.push(LogEntry::new(ts, e[1].as_str().ok_or("bad line")?));
-        }
-        out.push((labels, entries));
-    }
-    Ok(out)
+/// Decodes one Loki JSON push body with log-server's decoder
+/// (`logql::push::decode_push`, as for `Content-Type: application/json`)
+/// into what `Store::push` takes.
+fn decode_push(body: &str) -> Result<Request, logql::push::PushDecodeError> {
+    let streams = logql::push::decode_push(Some("application/json"), body.as_bytes(), usize::MAX)?;
+    Ok(streams.into_iter().map(|s| (s.labels, s.entries)).collect())
 }
 
 struct Args {
@@ -270,22 +255,37 @@ fn main() {
         println!("without block filters (every nginx block decompressed and searched):");
         failed |= query_all(&b.store, &input, &a, false);
     }
-    zstd_floor(&input, a.level.unwrap_or(logstore::DEFAULT_ZSTD_LEVEL), a.min_cpu);
+    // The floor, interleaved run by run with the full scan (the line
+    // filter on the store without block filters) when there is one, so
+    // that both see the same machine.
+    let scan = bare.as_ref().map(|b| line_filter_scan(&b.store, &input));
+    zstd_floor(
+        &input,
+        a.level.unwrap_or(logstore::DEFAULT_ZSTD_LEVEL),
+        a.min_cpu,
+        scan.as_ref().map(|f| f as &dyn Fn() -> Duration),
+    );
     if failed {
         std::process::exit(1);
     }
 }
 
 /// The floor of a line-filter scan that decompresses everything: zstd
-/// decoding alone of the nginx lines, cut per stream into blocks of the
-/// store's size and compressed with its level and minimum match length
-/// (7 at levels 1 to 4), into a reused buffer.
-fn zstd_floor(input: &Input, level: i32, min_cpu: f64) {
+/// decoding alone of the nginx lines, cut per stream into blocks the way
+/// the store's head cuts them (when the lines plus 4 bytes per entry reach
+/// the block size, so the blocks stay under 256 KiB and zstd picks the same
+/// parameter set as for the store's blocks) and compressed with its level
+/// and minimum match length (7 at levels 1 to 4), into a reused buffer.
+///
+/// With `scan` (one run of the full scan, returning its CPU time), runs
+/// alternate between the two and both means are printed with their ratio.
+fn zstd_floor(input: &Input, level: i32, min_cpu: f64, scan: Option<&dyn Fn() -> Duration>) {
     let mut c = zstd::bulk::Compressor::new(level).expect("compressor");
     if (1..=4).contains(&level) {
         c.set_parameter(zstd::zstd_safe::CParameter::MinMatch(7)).expect("min match");
     }
-    let mut per_stream: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+    // Per stream: lines, entry count.
+    let mut per_stream: BTreeMap<i64, (Vec<u8>, usize)> = BTreeMap::new();
     let mut blocks = Vec::new();
     let mut bytes = 0u64;
     // Entries come stream after stream; a new stream starts when the
@@ -297,22 +297,28 @@ fn zstd_floor(input: &Input, level: i32, min_cpu: f64) {
             stream += 1;
         }
         last = *ts;
-        let buf = per_stream.entry(stream).or_default();
+        let (buf, n) = per_stream.entry(stream).or_default();
         buf.extend_from_slice(line.as_bytes());
+        *n += 1;
         bytes += line.len() as u64;
-        if buf.len() >= logstore::DEFAULT_BLOCK_SIZE {
+        if buf.len() + 4 * *n >= logstore::DEFAULT_BLOCK_SIZE {
             blocks.push((c.compress(buf).expect("compress"), buf.len()));
             buf.clear();
+            *n = 0;
         }
     }
-    for buf in per_stream.values().filter(|b| !b.is_empty()) {
+    for (buf, _) in per_stream.values().filter(|b| !b.0.is_empty()) {
         blocks.push((c.compress(buf).expect("compress"), buf.len()));
     }
     let mut d = zstd::bulk::Decompressor::new().expect("decompressor");
     let mut out = Vec::new();
     let mut runs = 0u32;
     let mut total = Duration::ZERO;
+    let mut scan_total = Duration::ZERO;
     while runs < 3 || total.as_secs_f64() < min_cpu {
+        if let Some(f) = scan {
+            scan_total += f();
+        }
         let ((), took) = cpu(|| {
             for (z, n) in &blocks {
                 out.clear();
@@ -325,12 +331,39 @@ fn zstd_floor(input: &Input, level: i32, min_cpu: f64) {
     }
     let mean = total / runs;
     println!(
-        "zstd decoding alone of the nginx lines in {} blocks of 256 KiB (level {level}, in process): \
+        "zstd decoding alone of the nginx lines in {} blocks of up to 256 KiB cut as the store does (level {level}, in process): \
          {:.3} ms CPU, {:.2} GB/s per core",
         blocks.len(),
         mean.as_secs_f64() * 1e3,
         bytes as f64 / 1e9 / mean.as_secs_f64()
     );
+    if scan.is_some() {
+        let scan_mean = scan_total / runs;
+        println!(
+            "  interleaved with it, {runs} runs each: the full scan (line filter, no block filters) {:.3} ms CPU, \
+             {:.2} GB/s per core = {:.2}x zstd decoding alone",
+            scan_mean.as_secs_f64() * 1e3,
+            bytes as f64 / 1e9 / scan_mean.as_secs_f64(),
+            scan_mean.as_secs_f64() / mean.as_secs_f64()
+        );
+    }
+}
+
+/// One run of the line-filter query over the whole range (as in
+/// `query_all`), returning its CPU time.
+fn line_filter_scan<'a>(store: &'a Store, input: &Input) -> impl Fn() -> Duration + 'a {
+    let min_t = input.entries.iter().map(|e| e.1).min().unwrap_or(0);
+    let max_t = input.entries.iter().map(|e| e.1).max().unwrap_or(0);
+    let opts = EngineOptions { max_series: 100_000, max_entries_limit: 10_000_000, timeout: None };
+    let params = QueryParams::range(min_t, max_t + 1, 1_000_000_000)
+        .with_limit(input.entries.len() + 1)
+        .with_direction(Direction::Backward);
+    move || {
+        let engine = Engine::with_options(store, opts.clone());
+        let (r, took) = cpu(|| engine.query(r#"{job="nginx"} |= "queue full""#, params));
+        std::hint::black_box(r.expect("query"));
+        took
+    }
 }
 
 /// Runs the queries (only the line filter unless `all`); whether a check

@@ -245,7 +245,7 @@ impl<'a> Engine<'a> {
                     continue;
                 }
                 if let Some((line, lbs)) = pipeline.process(e.ts, e.line, &st.labels, e.metadata) {
-                    candidates.push((e.ts, seq, lbs.to_labels(None), LogEntry { ts: e.ts, line, metadata: e.metadata.clone() }));
+                    candidates.push((e.ts, seq, lbs.to_labels(None), LogEntry { ts: e.ts, line: line.into_owned(), metadata: e.metadata.clone() }));
                     seq += 1;
                     taken += 1;
                 }

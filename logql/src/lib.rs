@@ -7,7 +7,8 @@
 //!   and range) over any [`model::LogQueryable`], with Loki's pipeline
 //!   semantics (parsers, label precedence and `_extracted`, `__error__`).
 //! - [`http_api`] maps Loki HTTP API requests to queries and results to
-//!   Loki's JSON bodies, without doing any I/O.
+//!   Loki's JSON bodies, without doing any I/O; [`push`] decodes (and
+//!   encodes) Loki push request bodies, JSON and snappy protobuf.
 //!
 //! ```
 //! use logql::{Engine, QueryParams, QueryResult};
@@ -44,6 +45,7 @@ pub mod lexer;
 pub mod parser;
 pub mod pattern;
 pub mod pipeline;
+pub mod push;
 pub mod template;
 pub mod units;
 

@@ -15,7 +15,8 @@ use crate::template::{Context, Template};
 use crate::units::{parse_bytes, parse_go_duration, parse_go_float};
 use model::{Label, Labels};
 use regex::Regex;
-use std::collections::{BTreeMap, HashSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// `__error__`.
 pub const ERROR_LABEL: &str = "__error__";
@@ -66,12 +67,29 @@ impl<'s> LineLabels<'s> {
         self.stream.contains(name) || self.metadata_names.iter().any(|m| m == name)
     }
 
-    /// Adds a parsed label, resolving clashes; `seen` holds names already
-    /// set by this parser on this line (the first value wins).
-    fn add_parsed(&mut self, name: &str, value: &str, seen: &mut HashSet<String>) {
-        let key = if self.protected(name) { format!("{name}_extracted") } else { name.to_string() };
-        if seen.insert(key.clone()) {
-            self.labels.insert(key, value.to_string());
+    /// Adds a parsed label, resolving clashes; it replaces any value the
+    /// (resolved) name has.
+    fn add_parsed(&mut self, name: &str, value: &str) {
+        let key: Cow<'_, str> =
+            if self.protected(name) { Cow::Owned(format!("{name}_extracted")) } else { Cow::Borrowed(name) };
+        match self.labels.get_mut(key.as_ref()) {
+            Some(v) => {
+                v.clear();
+                v.push_str(value);
+            }
+            None => {
+                self.labels.insert(key.into_owned(), value.to_string());
+            }
+        }
+    }
+
+    /// Adds the labels one parser found on a line, in line order: when a
+    /// (resolved) name occurs more than once, the first value wins, as in
+    /// Loki. Inserting in reverse order gives exactly that without keeping
+    /// a set of the names seen.
+    fn add_all_parsed<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) {
+        for (k, v) in pairs.iter().rev() {
+            self.add_parsed(k.as_ref(), v.as_ref());
         }
     }
 
@@ -291,10 +309,17 @@ impl Pipeline {
         })
     }
 
-    /// Runs a line through the pipeline; `None` when a stage drops it.
-    pub fn process<'s>(&self, ts: i64, line: &str, stream: &'s Labels, metadata: &Labels) -> Option<(String, LineLabels<'s>)> {
+    /// Runs a line through the pipeline; `None` when a stage drops it. The
+    /// line comes back borrowed unless a stage rewrote it.
+    pub fn process<'a, 's>(
+        &self,
+        ts: i64,
+        line: &'a str,
+        stream: &'s Labels,
+        metadata: &Labels,
+    ) -> Option<(Cow<'a, str>, LineLabels<'s>)> {
         let mut lbs = LineLabels::new(stream, metadata);
-        let mut line = line.to_string();
+        let mut line: Cow<'a, str> = Cow::Borrowed(line);
         for st in &self.stages {
             match st {
                 CStage::LineFilter(f) => {
@@ -306,22 +331,21 @@ impl Pipeline {
                 CStage::Logfmt { strict, keep_empty, params } => parse_logfmt(&line, *strict, *keep_empty, params, &mut lbs),
                 CStage::Regexp(re) => {
                     if let Some(caps) = re.captures(&line) {
-                        let mut seen = HashSet::new();
-                        for name in re.capture_names().flatten() {
-                            let v = caps.name(name).map_or("", |m| m.as_str());
-                            lbs.add_parsed(&sanitize_key(name), v, &mut seen);
-                        }
+                        let pairs: Vec<(Cow<'_, str>, &str)> = re
+                            .capture_names()
+                            .flatten()
+                            .map(|name| (sanitize_key_cow(name), caps.name(name).map_or("", |m| m.as_str())))
+                            .collect();
+                        lbs.add_all_parsed(&pairs);
                     }
                 }
                 CStage::Pattern(p) => {
-                    let mut seen = HashSet::new();
-                    for (name, v) in p.extract(&line) {
-                        lbs.add_parsed(name, v, &mut seen);
-                    }
+                    let pairs: Vec<(&str, &str)> = p.extract(&line).into_iter().collect();
+                    lbs.add_all_parsed(&pairs);
                 }
                 CStage::Unpack => {
                     if let Some(entry) = unpack(&line, &mut lbs) {
-                        line = entry;
+                        line = Cow::Owned(entry);
                     }
                 }
                 CStage::LabelFilter(f) => {
@@ -332,7 +356,7 @@ impl Pipeline {
                 CStage::LineFormat(t) => {
                     let ctx = Context { labels: &lbs.labels, line: &line, ts };
                     match t.render(&ctx) {
-                        Ok(s) => line = s,
+                        Ok(s) => line = Cow::Owned(s),
                         Err(e) => lbs.set_err(TEMPLATE_FORMAT_ERR, e),
                     }
                 }
@@ -391,7 +415,7 @@ impl Pipeline {
                 }
                 CStage::Decolorize(re) => {
                     if line.contains('\x1b') {
-                        line = re.replace_all(&line, "").into_owned();
+                        line = Cow::Owned(re.replace_all(&line, "").into_owned());
                     }
                 }
             }
@@ -407,7 +431,18 @@ fn ansi_regex() -> Result<Regex, String> {
 /// Loki's label-key sanitizer: non-word characters become `_`, and a
 /// leading digit gets a `_` prefix.
 pub fn sanitize_key(k: &str) -> String {
+    sanitize_key_cow(k).into_owned()
+}
+
+/// [`sanitize_key`], borrowing the (trimmed) key when it is already clean.
+fn sanitize_key_cow(k: &str) -> Cow<'_, str> {
     let k = k.trim();
+    let clean = |k: &str| {
+        !k.starts_with(|c: char| c.is_ascii_digit()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if clean(k) {
+        return Cow::Borrowed(k);
+    }
     let mut out = String::with_capacity(k.len() + 1);
     if k.starts_with(|c: char| c.is_ascii_digit()) {
         out.push('_');
@@ -415,7 +450,7 @@ pub fn sanitize_key(k: &str) -> String {
     for c in k.chars() {
         out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
     }
-    out
+    Cow::Owned(out)
 }
 
 fn parse_json(line: &str, params: &[(String, Vec<PathPart>)], lbs: &mut LineLabels<'_>) {
@@ -430,30 +465,39 @@ fn parse_json(line: &str, params: &[(String, Vec<PathPart>)], lbs: &mut LineLabe
             return;
         }
     };
-    let mut seen = HashSet::new();
     if !params.is_empty() {
-        for (label, path) in params {
-            let value = match json::lookup(&v, path) {
-                Some(JVal::Null) | None => String::new(),
-                Some(x) => x.text(),
-            };
-            lbs.add_parsed(label, &value, &mut seen);
-        }
+        let pairs: Vec<(&str, String)> = params
+            .iter()
+            .map(|(label, path)| {
+                let value = match json::lookup(&v, path) {
+                    Some(JVal::Null) | None => String::new(),
+                    Some(x) => x.text(),
+                };
+                (label.as_str(), value)
+            })
+            .collect();
+        lbs.add_all_parsed(&pairs);
         return;
     }
-    fn walk(prefix: &str, v: &JVal<'_>, lbs: &mut LineLabels<'_>, seen: &mut HashSet<String>) {
+    fn walk<'v>(prefix: &str, v: &'v JVal<'_>, out: &mut Vec<(Cow<'v, str>, String)>) {
         if let JVal::Obj(fields, _) = v {
             for (k, val) in fields {
-                let key = if prefix.is_empty() { sanitize_key(k) } else { format!("{prefix}_{}", sanitize_key(k)) };
+                let key = if prefix.is_empty() {
+                    sanitize_key_cow(k)
+                } else {
+                    Cow::Owned(format!("{prefix}_{}", sanitize_key_cow(k)))
+                };
                 match val {
-                    JVal::Obj(..) => walk(&key, val, lbs, seen),
+                    JVal::Obj(..) => walk(&key, val, out),
                     JVal::Arr(..) | JVal::Null => {}
-                    other => lbs.add_parsed(&key, &other.text(), seen),
+                    other => out.push((key, other.text())),
                 }
             }
         }
     }
-    walk("", &v, lbs, &mut seen);
+    let mut pairs = Vec::new();
+    walk("", &v, &mut pairs);
+    lbs.add_all_parsed(&pairs);
 }
 
 fn unpack(line: &str, lbs: &mut LineLabels<'_>) -> Option<String> {
@@ -469,21 +513,26 @@ fn unpack(line: &str, lbs: &mut LineLabels<'_>) -> Option<String> {
         }
     };
     let mut entry = None;
-    let mut seen = HashSet::new();
+    let mut pairs = Vec::new();
     for (k, v) in fields {
         if let JVal::Str(s) = v {
             if k == "_entry" {
                 entry.get_or_insert(s);
             } else {
-                lbs.add_parsed(&sanitize_key(&k), &s, &mut seen);
+                pairs.push((sanitize_key(&k), s));
             }
         }
     }
+    lbs.add_all_parsed(&pairs);
     entry
 }
 
-/// One logfmt pair; `Err` for a malformed token.
-fn logfmt_pairs(line: &str) -> Vec<Result<(String, String), String>> {
+/// A logfmt key and value, borrowed from the line unless the value has
+/// escapes.
+type LogfmtPair<'a> = (&'a str, Cow<'a, str>);
+
+/// The logfmt pairs of a line, in order; `Err` for a malformed token.
+fn logfmt_pairs(line: &str) -> Vec<Result<LogfmtPair<'_>, String>> {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -507,13 +556,15 @@ fn logfmt_pairs(line: &str) -> Vec<Result<(String, String), String>> {
             continue;
         }
         if i >= b.len() || b[i] != b'=' {
-            out.push(Ok((key.to_string(), String::new())));
+            out.push(Ok((key, Cow::Borrowed(""))));
             continue;
         }
         i += 1;
         if i < b.len() && b[i] == b'"' {
             i += 1;
-            let mut val = String::new();
+            // Borrowed while no escape has been seen: `vs..i` is the value.
+            let vs = i;
+            let mut val: Option<String> = None;
             let mut closed = false;
             let mut bad = false;
             while i < b.len() {
@@ -524,6 +575,7 @@ fn logfmt_pairs(line: &str) -> Vec<Result<(String, String), String>> {
                         break;
                     }
                     b'\\' if i + 1 < b.len() => {
+                        let val = val.get_or_insert_with(|| line[vs..i].to_string());
                         let next = line[i + 1..].chars().next().unwrap_or(' ');
                         match next {
                             'n' => val.push('\n'),
@@ -536,18 +588,29 @@ fn logfmt_pairs(line: &str) -> Vec<Result<(String, String), String>> {
                         }
                         i += 1 + next.len_utf8();
                     }
-                    _ => {
-                        let c = line[i..].chars().next().unwrap_or(' ');
-                        val.push(c);
-                        i += c.len_utf8();
-                    }
+                    _ => match &mut val {
+                        Some(val) => {
+                            let c = line[i..].chars().next().unwrap_or(' ');
+                            val.push(c);
+                            i += c.len_utf8();
+                        }
+                        // Bytes of multi-byte characters are never '"' or
+                        // '\\', so stepping bytewise stays on boundaries
+                        // wherever it stops.
+                        None => i += 1,
+                    },
                 }
             }
             if !closed || bad {
                 out.push(Err(format!("logfmt syntax error at pos {}: unterminated quoted value", i + 1)));
                 continue;
             }
-            out.push(Ok((key.to_string(), val)));
+            let val = match val {
+                Some(v) => Cow::Owned(v),
+                // Without escapes the value is the text between the quotes.
+                None => Cow::Borrowed(&line[vs..i - 1]),
+            };
+            out.push(Ok((key, val)));
         } else {
             let vs = i;
             let mut bad = false;
@@ -561,7 +624,7 @@ fn logfmt_pairs(line: &str) -> Vec<Result<(String, String), String>> {
                 out.push(Err(format!("logfmt syntax error at pos {}: unexpected '\"'", vs + 1)));
                 continue;
             }
-            out.push(Ok((key.to_string(), line[vs..i].to_string())));
+            out.push(Ok((key, Cow::Borrowed(&line[vs..i]))));
         }
     }
     out
@@ -575,31 +638,34 @@ fn parse_logfmt(line: &str, strict: bool, keep_empty: bool, params: &[(String, S
             return;
         }
     }
-    let mut seen = HashSet::new();
     if !params.is_empty() {
+        let mut found = Vec::with_capacity(params.len());
         for (label, key) in params {
-            let found = pairs.iter().find_map(|p| match p {
-                Ok((k, v)) if k == key => Some(v.clone()),
+            let v = pairs.iter().find_map(|p| match p {
+                Ok((k, v)) if k == key => Some(v.as_ref()),
                 _ => None,
             });
-            if let Some(v) = found {
+            if let Some(v) = v {
                 if !v.is_empty() || keep_empty {
-                    lbs.add_parsed(label, &v, &mut seen);
+                    found.push((label.as_str(), v));
                 }
             }
         }
+        lbs.add_all_parsed(&found);
         return;
     }
-    for (k, v) in pairs.into_iter().flatten() {
+    let mut found = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs.iter().flatten() {
         if v.is_empty() && !keep_empty {
             continue;
         }
-        let key = sanitize_key(&k);
+        let key = sanitize_key_cow(k);
         if key.is_empty() {
             continue;
         }
-        lbs.add_parsed(&key, &v, &mut seen);
+        found.push((key, v.as_ref()));
     }
+    lbs.add_all_parsed(&found);
 }
 
 /// Evaluates a label filter; may record a conversion error (and then keep
@@ -661,7 +727,7 @@ mod tests {
     fn run(q: &str, stream: &Labels, line: &str) -> Option<(String, Labels)> {
         let Expr::Log(l) = crate::parse(q).unwrap() else { panic!() };
         let p = Pipeline::compile(&l.pipeline).unwrap();
-        p.process(0, line, stream, &Labels::empty()).map(|(l, lb)| (l, lb.to_labels(None)))
+        p.process(0, line, stream, &Labels::empty()).map(|(l, lb)| (l.into_owned(), lb.to_labels(None)))
     }
 
     #[test]
@@ -747,7 +813,11 @@ mod tests {
             #[test]
             fn logfmt_roundtrips_simple_pairs(pairs in proptest::collection::vec(("[a-z][a-z0-9_]{0,5}", "[a-zA-Z0-9 ]{1,6}"), 1..5)) {
                 let line = pairs.iter().map(|(k, v)| format!("{k}={}", crate::ast::quote(v))).collect::<Vec<_>>().join(" ");
-                let parsed: Vec<(String, String)> = logfmt_pairs(&line).into_iter().collect::<Result<_, _>>().map_err(TestCaseError::fail)?;
+                let parsed: Vec<(String, String)> = logfmt_pairs(&line)
+                    .into_iter()
+                    .map(|p| p.map(|(k, v)| (k.to_string(), v.into_owned())))
+                    .collect::<Result<_, _>>()
+                    .map_err(TestCaseError::fail)?;
                 let want: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 prop_assert_eq!(parsed, want);
             }

@@ -16,8 +16,10 @@ struct HeadEntry {
     meta: usize,
 }
 
-/// Per-entry overhead counted towards the block size (timestamp delta and
-/// line length varints).
+/// Per-entry overhead counted towards the block size: an over-estimate of
+/// the timestamp delta plus the line's terminator or length varint, which
+/// keeps blocks at most `block_size` (so zstd compresses them all with its
+/// parameters for inputs of up to 256 KiB at the default size).
 const ENTRY_OVERHEAD: usize = 4;
 
 /// Uncompressed entries of one stream.
@@ -102,18 +104,20 @@ impl Head {
     }
 
     /// Encodes the head as an uncompressed block into `raw` (cleared).
-    /// `None` when empty. The head is unchanged: the caller clears it once
-    /// the block is safely stored.
-    pub fn encode(&self, raw: &mut Vec<u8>) -> Option<BlockMeta> {
+    /// `None` when empty; else the block's metadata and the length of the
+    /// lines region at the start of `raw`. The head is unchanged: the
+    /// caller clears it once the block is safely stored.
+    pub fn encode(&self, raw: &mut Vec<u8>) -> Option<(BlockMeta, usize)> {
         raw.clear();
         let info = encode_raw(self.iter(), raw)?;
-        Some(BlockMeta {
+        let meta = BlockMeta {
             min_t: info.min_t,
             max_t: info.max_t,
             entries: info.entries,
             line_bytes: info.line_bytes,
             raw_len: raw.len() as u32,
-        })
+        };
+        Some((meta, info.lines_len))
     }
 
     /// Whether some entry lies in `[start, end]`.
@@ -152,6 +156,7 @@ impl Head {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunk::block::BlockFormat;
 
     #[test]
     fn sorted_inserts_duplicates_and_cut() {
@@ -167,12 +172,13 @@ mod tests {
         assert!(h.snapshot(11, 20).is_none());
         assert_eq!(h.drop_before(6), 1);
         let mut raw = Vec::new();
-        let m = h.encode(&mut raw).unwrap();
+        let (m, lines_len) = h.encode(&mut raw).unwrap();
+        assert_eq!(lines_len, 4, "b and c, newline-terminated");
         assert_eq!((m.min_t, m.max_t, m.entries), (10, 10, 2));
         h.clear();
         assert!(h.is_empty());
         let mut d = DecodedBlock::default();
-        d.decode_raw(raw).unwrap();
+        d.decode_raw(raw, BlockFormat::V3).unwrap();
         assert_eq!((d.line(0), d.line(1)), ("b", "c"));
     }
 }

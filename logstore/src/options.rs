@@ -14,11 +14,14 @@ pub const DEFAULT_MAX_STREAMS: usize = 100_000;
 /// Default `max_chunk_age` (Loki: 2h); out-of-order entries are accepted
 /// back to half of it behind a stream's newest entry.
 pub const DEFAULT_MAX_CHUNK_AGE: Duration = Duration::from_secs(2 * 3600);
-/// Default zstd level. Level 4 rather than 3: on the benchmark logs it
-/// compresses 5.17× instead of 4.79× (both with the minimum match length
-/// of 7 the store uses at levels 1 to 4) for about 40% more compression
-/// time.
-pub const DEFAULT_ZSTD_LEVEL: i32 = 4;
+/// Default zstd level: 3. For blocks of at most 256 KiB zstd's level 3 is
+/// its `dfast` strategy and level 4 already `greedy`: on the benchmark logs
+/// (`shared/bench/gen_logs.py 24 20000`, block format 3, minimum match
+/// length 7) level 4 stores 5.6× instead of 5.3× (blocks only; 5.5× and
+/// 5.15× with block filters) but compresses about twice as slowly, and
+/// compression is most of the cost of [`crate::Store::push`]. Level 3 keeps
+/// ingest above 100 MB/s per core including JSON push decoding.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// Default smallest compressed block that gets a trigram filter: 16 KiB,
 /// sixteen times the filter's size.
 pub const DEFAULT_BLOCK_FILTER_MIN_SIZE: usize = 16 << 10;

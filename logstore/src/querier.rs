@@ -14,8 +14,11 @@
 //!
 //! `select_with_hints` takes the literals a query's line filters require
 //! (`LogSelectHints::line_contains`): blocks whose trigram filter rules one
-//! out are not decompressed, and the others are searched as a whole
-//! (`search.rs`) so only matching entries are lent out.
+//! out are not decompressed; the others are decompressed and their raw
+//! lines searched for the longest literal before anything else is decoded,
+//! so a block without it costs only its decompression and a `memmem` pass;
+//! blocks with a hit are decoded and searched as a whole (`search.rs`) so
+//! only matching entries are lent out.
 
 use crate::chunk::block::DecodedBlock;
 use crate::search::LineSearch;
@@ -26,7 +29,7 @@ use model::{
     LogSelectHints, Matcher, StorageError, Stream,
 };
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 impl LogQueryable for Store {
     fn log_querier(&self) -> Result<Box<dyn LogQuerier + '_>, StorageError> {
@@ -91,6 +94,7 @@ impl StoreQuerier<'_> {
         // strictly spanning the range may have a gap there: decode it.
         let mut scratch: Option<(DecodedBlock, zstd::bulk::Decompressor<'static>)> = None;
         let mut keep = Vec::with_capacity(out.len());
+        let pool = &self.store.shared.read_pool;
         for sel in out {
             let sure = sel.head_hit
                 || sel.blocks.iter().any(|(_, b)| {
@@ -102,7 +106,7 @@ impl StoreQuerier<'_> {
             } else {
                 let (buf, dctx) = match &mut scratch {
                     Some(s) => s,
-                    None => scratch.insert((DecodedBlock::default(), decompressor()?)),
+                    None => scratch.insert((pool.take_block(), pool.take_dctx()?)),
                 };
                 let mut any = false;
                 for (_, b) in &sel.blocks {
@@ -118,6 +122,10 @@ impl StoreQuerier<'_> {
             if hit {
                 keep.push(sel);
             }
+        }
+        if let Some((b, d)) = scratch {
+            pool.give_dctx(d);
+            pool.give_blocks([b]);
         }
         keep.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok((keep, start))
@@ -153,6 +161,7 @@ impl LogQuerier for StoreQuerier<'_> {
             .map(|s| Stream {
                 labels: s.labels,
                 entries: Box::new(StreamIter::new(
+                    &self.store.shared.read_pool,
                     s.blocks,
                     s.head,
                     start,
@@ -206,38 +215,155 @@ fn decompressor() -> Result<zstd::bulk::Decompressor<'static>, StorageError> {
     zstd::bulk::Decompressor::new().map_err(|e| StorageError::read("creating a zstd context", e))
 }
 
+/// Scratch kept by a store for its queries: zstd decompression contexts
+/// (creating one — allocating and initialising its tables — costs about
+/// as much as decompressing a small block) and block buffers (about
+/// 256 KiB each, which would otherwise be allocated and faulted in afresh
+/// for every stream of every query).
+#[derive(Default)]
+pub(crate) struct ReadPool {
+    dctxs: Mutex<Vec<zstd::bulk::Decompressor<'static>>>,
+    blocks: Mutex<Vec<DecodedBlock>>,
+}
+
+impl std::fmt::Debug for ReadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadPool")
+    }
+}
+
+/// Locks a pool list. A poisoned lock only means another query panicked
+/// while pushing or popping: the vector itself is intact.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ReadPool {
+    /// Most contexts (about 100 KiB each) and buffers kept.
+    const MAX: usize = 8;
+
+    /// A context from the pool, or a new one.
+    fn take_dctx(&self) -> Result<zstd::bulk::Decompressor<'static>, StorageError> {
+        let pooled = lock(&self.dctxs).pop();
+        match pooled {
+            Some(d) => Ok(d),
+            None => decompressor(),
+        }
+    }
+
+    /// Returns a context for reuse. Contexts carry no state between
+    /// frames: `decompress_to_buffer` starts each frame afresh.
+    fn give_dctx(&self, d: zstd::bulk::Decompressor<'static>) {
+        let mut v = lock(&self.dctxs);
+        if v.len() < Self::MAX {
+            v.push(d);
+        }
+    }
+
+    /// An empty block buffer, from the pool when there is one.
+    fn take_block(&self) -> DecodedBlock {
+        lock(&self.blocks).pop().unwrap_or_default()
+    }
+
+    /// Returns block buffers for reuse (their contents are cleared when
+    /// they are next decoded into).
+    fn give_blocks(&self, bufs: impl IntoIterator<Item = DecodedBlock>) {
+        let mut v = lock(&self.blocks);
+        for mut b in bufs {
+            if v.len() >= Self::MAX {
+                break;
+            }
+            b.clear();
+            v.push(b);
+        }
+    }
+}
+
+/// Where a block is, for error messages.
+fn place(b: &BlockRef) -> String {
+    match &b.data {
+        BlockData::Mem(_) => "unflushed block".to_string(),
+        BlockData::File(f, fb) => {
+            format!("chunk file {} block at offset {}", f.path.display(), fb.offset)
+        }
+    }
+}
+
+/// The compressed bytes of a block (checked against its CRC if in a
+/// file).
+fn block_bytes(b: &BlockRef) -> Result<&[u8], StorageError> {
+    match &b.data {
+        BlockData::Mem(bytes) => Ok(bytes),
+        BlockData::File(f, fb) => f.block(fb).map_err(|e| StorageError::Corrupt(e.to_string())),
+    }
+}
+
+/// Decompresses a block's lines into `out`, leaving it pending (see
+/// `DecodedBlock::decompress_lines`).
+fn decompress_block(
+    b: &BlockRef,
+    out: &mut DecodedBlock,
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+) -> Result<(), StorageError> {
+    out.decompress_lines(block_bytes(b)?, b.meta.raw_len as usize, b.format(), dctx)
+        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", place(b))))
+}
+
+/// Decodes a pending block and checks it against its index entry.
+fn finish_block(
+    b: &BlockRef,
+    out: &mut DecodedBlock,
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+) -> Result<(), StorageError> {
+    out.finish(block_bytes(b)?, b.meta.raw_len as usize, b.format(), dctx)
+        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", place(b))))?;
+    let ok = out.len() == b.meta.entries as usize
+        && out.ts.first() == Some(&b.meta.min_t)
+        && out.ts.last() == Some(&b.meta.max_t);
+    if !ok {
+        return Err(StorageError::Corrupt(format!(
+            "{}: contents disagree with the index",
+            place(b)
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes a block and checks it against its index entry.
 fn decode_block(
     b: &BlockRef,
     out: &mut DecodedBlock,
     dctx: &mut zstd::bulk::Decompressor<'static>,
 ) -> Result<(), StorageError> {
-    let raw_len = b.meta.raw_len as usize;
-    let res = match &b.data {
-        BlockData::Mem(bytes) => {
-            out.decode(bytes, raw_len, dctx).map_err(|e| format!("unflushed block: {e}"))
+    decompress_block(b, out, dctx)?;
+    finish_block(b, out, dctx)
+}
+
+/// For a line-filter query: decompresses a block and searches its raw
+/// lines for the longest needle; only when that occurs is the block
+/// decoded (columns parsed, UTF-8 checked, index compared). Returns where
+/// the first occurrence is, or `None` (then `out` has no entries): no
+/// line of the block can match, whatever the time range.
+fn decode_block_if_hit(
+    b: &BlockRef,
+    out: &mut DecodedBlock,
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+    search: &LineSearch,
+) -> Result<Option<usize>, StorageError> {
+    decompress_block(b, out, dctx)?;
+    let lines = out
+        .pending_lines(b.format())
+        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", place(b))))?;
+    match search.first_hit(lines) {
+        None => {
+            out.clear();
+            Ok(None)
         }
-        BlockData::File(f, fb) => {
-            let bytes = f.block(fb).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            out.decode(bytes, raw_len, dctx).map_err(|e| {
-                format!("chunk file {} block at offset {}: {e}", f.path.display(), fb.offset)
-            })
+        Some(at) => {
+            finish_block(b, out, dctx)?;
+            Ok(Some(at))
         }
-    };
-    res.map_err(StorageError::Corrupt)?;
-    let ok = out.len() == b.meta.entries as usize
-        && out.ts.first() == Some(&b.meta.min_t)
-        && out.ts.last() == Some(&b.meta.max_t);
-    if !ok {
-        let place = match &b.data {
-            BlockData::Mem(_) => "unflushed block".to_string(),
-            BlockData::File(f, fb) => {
-                format!("chunk file {} block at offset {}", f.path.display(), fb.offset)
-            }
-        };
-        return Err(StorageError::Corrupt(format!("{place}: contents disagree with the index")));
     }
-    Ok(())
 }
 
 enum SourceKind {
@@ -253,7 +379,9 @@ struct Source {
 }
 
 /// Entries of one stream in `[start, end]`, in one direction.
-struct StreamIter {
+struct StreamIter<'a> {
+    /// Where `dctx` comes from and goes back to.
+    pool: &'a ReadPool,
     sources: Vec<Source>,
     /// Ranges of `sources` whose time ranges overlap, in time order.
     groups: Vec<(usize, usize)>,
@@ -274,17 +402,21 @@ struct StreamIter {
     search: Option<Arc<LineSearch>>,
     /// Scratch for `LineSearch::matching`.
     hits: Vec<u32>,
+    /// Per buffer of the loaded group: where the search starts in its
+    /// lines (the block's first hit of the longest needle).
+    from: Vec<usize>,
 }
 
-impl StreamIter {
+impl<'a> StreamIter<'a> {
     fn new(
+        pool: &'a ReadPool,
         blocks: Vec<(u32, BlockRef)>,
         head: Option<DecodedBlock>,
         start: i64,
         end: i64,
         direction: Direction,
         search: Option<Arc<LineSearch>>,
-    ) -> StreamIter {
+    ) -> StreamIter<'a> {
         let mut sources: Vec<Source> = blocks
             .into_iter()
             .map(|(rank, b)| Source {
@@ -318,6 +450,7 @@ impl StreamIter {
             i = j;
         }
         StreamIter {
+            pool,
             sources,
             groups,
             consumed: 0,
@@ -335,14 +468,17 @@ impl StreamIter {
             failed: false,
             search,
             hits: Vec::new(),
+            from: Vec::new(),
         }
     }
 
     fn load(&mut self, (g0, g1): (usize, usize)) -> Result<(), StorageError> {
         let n = g1 - g0;
         while self.bufs.len() < n {
-            self.bufs.push(DecodedBlock::default());
+            self.bufs.push(self.pool.take_block());
         }
+        self.from.clear();
+        self.from.resize(n, 0);
         for (k, src) in self.sources[g0..g1].iter_mut().enumerate() {
             match &mut src.kind {
                 SourceKind::Block(b) => {
@@ -350,16 +486,24 @@ impl StreamIter {
                         let filter =
                             b.filter().map_err(|e| StorageError::Corrupt(e.to_string()))?;
                         if filter.is_some_and(|f| !s.may_match(f)) {
-                            // No line of this block can match: skip it.
+                            // No line of this block can match: skip it
+                            // (without even creating a zstd context).
                             self.bufs[k].clear();
                             continue;
                         }
                     }
                     let dctx = match &mut self.dctx {
                         Some(d) => d,
-                        None => self.dctx.insert(decompressor()?),
+                        None => self.dctx.insert(self.pool.take_dctx()?),
                     };
-                    decode_block(b, &mut self.bufs[k], dctx)?;
+                    match &self.search {
+                        None => decode_block(b, &mut self.bufs[k], dctx)?,
+                        Some(s) => {
+                            // Without a hit the block is left empty.
+                            let hit = decode_block_if_hit(b, &mut self.bufs[k], dctx, s)?;
+                            self.from[k] = hit.unwrap_or(0);
+                        }
+                    }
                 }
                 SourceKind::Head(h) => {
                     if let Some(h) = h.take() {
@@ -381,7 +525,7 @@ impl StreamIter {
             let hi = b.ts.partition_point(|t| *t <= end);
             self.hits.clear();
             if let Some(s) = &self.search {
-                s.matching(b, lo, hi, &mut self.hits);
+                s.matching(b, lo, hi, self.from[0], &mut self.hits);
             }
             self.single = false;
             self.merged.clear();
@@ -404,7 +548,7 @@ impl StreamIter {
                     }
                     Some(s) => {
                         self.hits.clear();
-                        s.matching(&self.bufs[k], lo, hi, &mut self.hits);
+                        s.matching(&self.bufs[k], lo, hi, self.from[k], &mut self.hits);
                         for &i in &self.hits {
                             self.keyed.push((ts[i as usize], rank, k as u32, i));
                         }
@@ -422,7 +566,16 @@ impl StreamIter {
     }
 }
 
-impl EntryIter for StreamIter {
+impl Drop for StreamIter<'_> {
+    fn drop(&mut self) {
+        if let Some(d) = self.dctx.take() {
+            self.pool.give_dctx(d);
+        }
+        self.pool.give_blocks(std::mem::take(&mut self.bufs));
+    }
+}
+
+impl EntryIter for StreamIter<'_> {
     fn next(&mut self) -> Result<Option<LogEntryRef<'_>>, StorageError> {
         loop {
             if self.lo < self.hi {
@@ -447,6 +600,12 @@ impl EntryIter for StreamIter {
                 }));
             }
             if self.failed || self.consumed >= self.groups.len() {
+                // Done: give the block buffers back now rather than when
+                // the query ends, so that the next stream of the query
+                // reuses them.
+                if !self.bufs.is_empty() {
+                    self.pool.give_blocks(std::mem::take(&mut self.bufs));
+                }
                 return Ok(None);
             }
             let g = if self.forward {

@@ -122,6 +122,8 @@ pub(crate) struct Shared {
     pub state: RwLock<State>,
     pub opts: Options,
     dir: PathBuf,
+    /// zstd contexts and block buffers reused by queries.
+    pub read_pool: crate::querier::ReadPool,
 }
 
 #[derive(Debug)]
@@ -266,7 +268,12 @@ impl Store {
         st.wal_dirty = outcome.records > 0;
 
         let interval = opts.flush_interval;
-        let shared = Arc::new(Shared { state: RwLock::new(st), opts, dir });
+        let shared = Arc::new(Shared {
+            state: RwLock::new(st),
+            opts,
+            dir,
+            read_pool: crate::querier::ReadPool::default(),
+        });
         let background = interval.map(|d| Background::start(Arc::downgrade(&shared), d));
         Ok(Store { shared, background, report })
     }
@@ -700,10 +707,11 @@ fn cut_head(
     raw: &mut Vec<u8>,
     filter_min_size: Option<usize>,
 ) -> std::io::Result<()> {
-    let Some(meta) = s.head.encode(raw) else { return Ok(()) };
-    let compressed = compressor.compress(raw)?;
-    // The lines are the start of the raw block.
-    let lines = raw.get(..meta.line_bytes as usize).unwrap_or(&raw[..]);
+    let Some((meta, lines_len)) = s.head.encode(raw) else { return Ok(()) };
+    let compressed = crate::chunk::block::compress_v3(compressor, raw, lines_len)?;
+    // The lines (with their terminators, if any) are the start of the raw
+    // block; the filter covers them as stored.
+    let lines = raw.get(..lines_len).unwrap_or(&raw[..]);
     let mem_filter = match filter_min_size {
         Some(min) if compressed.len() >= min => filter::build(lines).map(Arc::from),
         _ => None,

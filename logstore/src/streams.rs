@@ -1,6 +1,7 @@
 //! Streams: their state (blocks and head) and the label postings that
 //! turn matchers into candidate streams without scanning every stream.
 
+use crate::chunk::block::BlockFormat;
 use crate::chunk::file::{ChunkFile, FileBlock};
 use crate::chunk::BlockMeta;
 use crate::error::ChunkError;
@@ -35,6 +36,15 @@ impl BlockRef {
         match &self.data {
             BlockData::Mem(_) => Ok(self.mem_filter.as_deref()),
             BlockData::File(f, fb) => f.filter(fb),
+        }
+    }
+
+    /// The uncompressed layout of the block: unflushed blocks are always
+    /// in the current one.
+    pub fn format(&self) -> BlockFormat {
+        match &self.data {
+            BlockData::Mem(_) => BlockFormat::V3,
+            BlockData::File(f, _) => f.format,
         }
     }
 

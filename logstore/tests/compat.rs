@@ -2,11 +2,14 @@
 //! `tests/data/v<N>/`): chunk files with two streams (one with structured
 //! metadata, one with overlapping blocks) and a WAL segment with entries
 //! that were never flushed. Version 1 has no block filters; version 2
-//! stores a trigram filter after each block.
+//! stores a trigram filter after each block; version 3 changes the block
+//! layout (newline-terminated lines instead of a lengths column,
+//! fixed-width timestamp deltas, flags at the end).
 //!
 //! A fixture is made by running
-//! `LOGSTORE_WRITE_FIXTURE=logstore/tests/data/v<N> cargo test -p logstore --test tests -- --ignored compat::write_fixture`
-//! on an empty directory with the code that writes version N.
+//! `LOGSTORE_WRITE_FIXTURE=$PWD/logstore/tests/data/v<N> cargo test -p logstore --test tests -- --ignored compat::write_fixture`
+//! from the workspace root (an absolute path: tests run in the crate's
+//! directory) on an empty directory with the code that writes version N.
 
 use crate::common::{collect_hinted, dump, lbl};
 use logstore::{FsyncPolicy, Options, Store};
@@ -14,8 +17,8 @@ use model::{Direction, Labels, LogEntry, Matcher};
 use std::path::Path;
 
 fn options() -> Options {
-    // Filters even for these tiny blocks, so that the version 2 fixture
-    // has some.
+    // Filters even for these tiny blocks, so that the version 2 and 3
+    // fixtures have some.
     Options::builder()
         .flush_interval(None)
         .fsync(FsyncPolicy::Never)
@@ -87,20 +90,25 @@ fn check_fixture(s: &Store) {
     // Line hints give the entries containing the needle, whichever way
     // the blocks are filtered.
     for needle in ["héllo wörld xx", "same ts", "GET /metrics", "not there"] {
-        let hinted = collect_hinted(
-            s,
-            &[Matcher::equal("job", "api")],
-            i64::MIN,
-            i64::MAX,
-            Direction::Forward,
-            &[needle],
-        );
-        let api = &want.iter().find(|(l, _)| l.get("job") == Some("api")).unwrap().1;
-        let expect: Vec<LogEntry> =
-            api.iter().filter(|e| e.line.contains(needle)).cloned().collect();
-        assert_eq!(hinted.len(), 1);
-        assert_eq!(hinted[0].1, expect, "{needle}");
+        check_hinted(s, &want, needle);
     }
+}
+
+/// A select with `needle` as line hint gives the `job="api"` entries of
+/// `want` that contain it.
+fn check_hinted(s: &Store, want: &[(Labels, Vec<LogEntry>)], needle: &str) {
+    let hinted = collect_hinted(
+        s,
+        &[Matcher::equal("job", "api")],
+        i64::MIN,
+        i64::MAX,
+        Direction::Forward,
+        &[needle],
+    );
+    let api = &want.iter().find(|(l, _)| l.get("job") == Some("api")).unwrap().1;
+    let expect: Vec<LogEntry> = api.iter().filter(|e| e.line.contains(needle)).cloned().collect();
+    assert_eq!(hinted.len(), 1, "{needle:?}");
+    assert_eq!(hinted[0].1, expect, "{needle:?}");
 }
 
 #[test]
@@ -116,4 +124,36 @@ fn reads_format_v2() {
     let chunk = _tmp.path().join("chunks/00000001");
     let data = std::fs::read(&chunk).unwrap();
     assert_eq!(data[4], 2, "fixture is format version 2");
+}
+
+#[test]
+fn reads_format_v3() {
+    let (tmp, s) = open_fixture(3);
+    check_fixture(&s);
+    for f in ["chunks/00000001", "chunks/00000002"] {
+        let data = std::fs::read(tmp.path().join(f)).unwrap();
+        assert_eq!(data[4], 3, "fixture {f} is format version 3");
+    }
+}
+
+/// A store written now is read back after reopening, in the current
+/// version, including a block whose lines hold newlines (stored with a
+/// lengths column rather than newline-terminated).
+#[test]
+fn writes_format_v3() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), options()).unwrap();
+    let mut want = expected();
+    want[0].1.push(LogEntry::new(1_700_000_000_000_001_000, "two\nlines"));
+    want[0].1.push(LogEntry::new(1_700_000_000_000_001_001, "after them"));
+    s.push(&want).unwrap();
+    s.close().unwrap();
+    let data = std::fs::read(dir.path().join("chunks/00000001")).unwrap();
+    assert_eq!(data[4], 3);
+    let s = Store::open(dir.path(), options()).unwrap();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(dump(&s), want.clone());
+    for needle in ["two\nlines", "s\na", "after", "wörld x"] {
+        check_hinted(&s, &want, needle);
+    }
 }

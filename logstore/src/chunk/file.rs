@@ -2,29 +2,37 @@
 //! streams and their blocks, and a footer locating the index.
 //!
 //! ```text
-//! header  "LSCK" | version u8 (2; 1 is read too) | 3 zero bytes
-//! blocks  per block: zstd frame, then (version 2) its filter, if any
+//! header  "LSCK" | version u8 (3; 1 and 2 are read too) | 3 zero bytes
+//! blocks  per block: zstd frame (version 3: two frames, lines then
+//!         columns), then (version >= 2) its filter, if any
 //! index   uvarint wal_upto | uvarint stream count | per stream:
 //!           uvarint label count | (uvarint-str name, uvarint-str value)* |
 //!           uvarint block count | per block: varint min_t | varint max_t |
 //!           uvarint entries | uvarint line_bytes | uvarint raw_len |
 //!           uvarint offset | uvarint length | be32 crc32c(block bytes) |
-//!           version 2 only: uvarint filter_len |
+//!           version >= 2: uvarint filter_len |
 //!             if filter_len > 0: be32 crc32c(filter bytes)
 //! footer  be64 index offset | be32 crc32c(index) | "LSCI"
 //! ```
 //!
 //! A block's filter (`super::filter`) lies right after its frame, at
-//! `offset + length`.
+//! `offset + length`. Versions 1 and 2 hold blocks in the first block
+//! layout, version 3 in the second (`super::block::BlockFormat`).
 //!
 //! Files are written under `<name>.tmp`, fsynced and renamed into place, and
 //! never modified afterwards, which is what makes memory-mapping them sound.
+//! For the same reason a block's (or filter's) CRC is checked the first
+//! time it is read after the file is opened, not on every read: the bytes
+//! cannot change while the file is open, and the check costs a few percent
+//! of a scan that decompresses every block.
 
+use super::block::BlockFormat;
 use super::BlockMeta;
 use crate::error::ChunkError;
 use model::{Label, Labels};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tsdb::encoding::{crc32, Decbuf, Encbuf};
 use tsdb::fs::{IoContext, IoError, Mmap};
@@ -33,8 +41,9 @@ use tsdb::fs::{IoContext, IoError, Mmap};
 pub(crate) const MAGIC: [u8; 4] = *b"LSCK";
 /// Magic closing a chunk file.
 pub(crate) const FOOTER_MAGIC: [u8; 4] = *b"LSCI";
-/// Format version written. Version 1 (no block filters) is read too.
-pub(crate) const VERSION: u8 = 2;
+/// Format version written. Versions 1 (no block filters) and 2 (first
+/// block layout) are read too.
+pub(crate) const VERSION: u8 = 3;
 const HEADER_LEN: usize = 8;
 const FOOTER_LEN: usize = 16;
 
@@ -112,6 +121,11 @@ pub(crate) struct ChunkFile {
     map: Mmap,
     /// WAL segments up to this index are covered by this and older files.
     pub wal_upto: u32,
+    /// Layout of the file's blocks.
+    pub format: BlockFormat,
+    /// Bit `2 * ordinal` is set once block `ordinal`'s CRC has been
+    /// checked, bit `2 * ordinal + 1` once its filter's has.
+    checked: Box<[AtomicU64]>,
 }
 
 /// A block located in a chunk file.
@@ -124,6 +138,8 @@ pub(crate) struct FileBlock {
     /// Length and CRC of the filter stored after the block (0: none).
     pub filter_len: usize,
     pub filter_crc: u32,
+    /// Position of the block in the file (0 for the first one).
+    pub ordinal: u32,
 }
 
 /// The streams of a chunk file with their blocks, in file order.
@@ -138,22 +154,44 @@ impl ChunkFile {
             offset,
             reason,
         })?;
-        Ok((Arc::new(ChunkFile { path: path.to_path_buf(), map, wal_upto }), index))
+        // `parse` checked that the header is there and the version known.
+        let format = if map.get(4).is_some_and(|&v| v >= 3) { BlockFormat::V3 } else { BlockFormat::V1 };
+        let blocks: usize = index.iter().map(|(_, b)| b.len()).sum();
+        let checked = (0..(2 * blocks).div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        let file = ChunkFile { path: path.to_path_buf(), map, wal_upto, format, checked };
+        Ok((Arc::new(file), index))
     }
 
-    /// The bytes of a block, checked against its CRC.
+    /// Whether check `bit` (see `checked`) has passed.
+    fn is_checked(&self, bit: usize) -> bool {
+        self.checked.get(bit / 64).is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (bit % 64)) != 0)
+    }
+
+    /// Records that check `bit` passed.
+    fn set_checked(&self, bit: usize) {
+        if let Some(w) = self.checked.get(bit / 64) {
+            w.fetch_or(1 << (bit % 64), Ordering::Relaxed);
+        }
+    }
+
+    /// The bytes of a block, checked against its CRC (the first time).
     pub fn block(&self, b: &FileBlock) -> Result<&[u8], ChunkError> {
         let bytes = self
             .map
             .get(b.offset..b.offset + b.len)
             .ok_or_else(|| self.err(b.offset, "block out of bounds"))?;
-        if crc32(bytes) != b.crc {
-            return Err(self.err(b.offset, "block checksum mismatch"));
+        let bit = 2 * b.ordinal as usize;
+        if !self.is_checked(bit) {
+            if crc32(bytes) != b.crc {
+                return Err(self.err(b.offset, "block checksum mismatch"));
+            }
+            self.set_checked(bit);
         }
         Ok(bytes)
     }
 
-    /// The block's filter, if it has one, checked against its CRC.
+    /// The block's filter, if it has one, checked against its CRC (the
+    /// first time).
     pub fn filter(&self, b: &FileBlock) -> Result<Option<&[u8]>, ChunkError> {
         if b.filter_len == 0 {
             return Ok(None);
@@ -163,8 +201,12 @@ impl ChunkFile {
             .map
             .get(at..at + b.filter_len)
             .ok_or_else(|| self.err(at, "block filter out of bounds"))?;
-        if crc32(bytes) != b.filter_crc {
-            return Err(self.err(at, "block filter checksum mismatch"));
+        let bit = 2 * b.ordinal as usize + 1;
+        if !self.is_checked(bit) {
+            if crc32(bytes) != b.filter_crc {
+                return Err(self.err(at, "block filter checksum mismatch"));
+            }
+            self.set_checked(bit);
         }
         Ok(Some(bytes))
     }
@@ -202,7 +244,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<(u32, FileIndex), (u64, String)> {
         return Err((0, format!("bad magic {:02x?}", &data[..4])));
     }
     let version = data[4];
-    if version != 1 && version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err((4, format!("unsupported version {version}")));
     }
     if data[5..8] != [0, 0, 0] {
@@ -228,6 +270,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<(u32, FileIndex), (u64, String)> {
     let wal_upto = d.uvarint32().map_err(de)?;
     let n_streams = d.uvarint_len(2).map_err(de)?;
     let mut out = Vec::with_capacity(n_streams);
+    let mut ordinal = 0u32;
     for _ in 0..n_streams {
         let n_labels = d.uvarint_len(2).map_err(de)?;
         let mut labels = Vec::with_capacity(n_labels);
@@ -284,7 +327,9 @@ pub(crate) fn parse(data: &[u8]) -> Result<(u32, FileIndex), (u64, String)> {
                 crc,
                 filter_len: filter_len as usize,
                 filter_crc,
+                ordinal,
             });
+            ordinal = ordinal.saturating_add(1);
         }
         out.push((labels, blocks));
     }
@@ -356,6 +401,27 @@ mod tests {
                 f.block(&b[0]).is_err() || f.block(&b[1]).is_err() || f.filter(&b[0]).is_err();
             assert!(damaged, "flip at {i}");
         }
+    }
+
+    #[test]
+    fn checksums_are_checked_until_one_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = std::fs::read(sample_file(dir.path())).unwrap();
+        data[9] ^= 0x10; // inside block 0 ("abcdef" at 8..14)
+        let p = dir.path().join("flipped");
+        std::fs::write(&p, &data).unwrap();
+        let (f, idx) = ChunkFile::open(&p).unwrap();
+        let b = &idx[0].1;
+        assert_eq!((b[0].ordinal, b[1].ordinal), (0, 1));
+        for _ in 0..2 {
+            // A failed check is not recorded: it fails again.
+            assert!(f.block(&b[0]).unwrap_err().to_string().contains("checksum"));
+            assert_eq!(f.block(&b[1]).unwrap(), b"xyz");
+            assert_eq!(f.filter(&b[0]).unwrap(), Some(&b"filt"[..]));
+        }
+        assert!(!f.is_checked(0));
+        assert!(f.is_checked(1) && f.is_checked(2));
+        assert!(!f.is_checked(3), "block 1 has no filter");
     }
 
     proptest! {
