@@ -582,16 +582,17 @@ impl<'o> Ctx<'o> {
             return Err(EvalError::TooManySamples("range query result"));
         }
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
         for (pts, (labels, _)) in points.into_iter().zip(data) {
             if pts.is_empty() {
                 continue;
             }
             let labels = if drop_name { labels.without(NAME_LABELS) } else { labels.clone() };
-            if drop_name && !seen.insert(labels.clone()) {
-                return Ok(None);
-            }
             out.push(MatrixSeries { labels, points: pts });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // Selected series differ, but may not once their names are gone.
+        if drop_name && out.windows(2).any(|w| w[0].labels == w[1].labels) {
+            return Ok(None);
         }
         // Notes and per-step sample limits, as the step-by-step path
         // raises and checks them.
@@ -599,7 +600,6 @@ impl<'o> Ctx<'o> {
             self.samples = 0;
             self.table_used(k, j)?;
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Some(out))
     }
 

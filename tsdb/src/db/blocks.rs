@@ -127,6 +127,13 @@ pub(crate) fn write_from_head(
     Ok(Some(Arc::new(OpenBlock::new(block))))
 }
 
+thread_local! {
+    /// Scratch space of the columnar chunk decoder, shared by the series
+    /// iterators of a thread (each series would otherwise allocate and zero
+    /// its own).
+    static DECODE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Iterates a series of a shared block, decoding one chunk at a time; owns
 /// its block so it outlives the list it was selected from.
 #[derive(Debug)]
@@ -162,7 +169,13 @@ impl OwnedBlockIter {
             // One dispatch on the encoding per chunk, not per sample.
             match &mut it {
                 ChunkIter::DecCol(d) => {
-                    d.clone().decode_into(&mut self.buf, &mut self.scratch)?;
+                    // The columnar decoder wants a 4 KiB window: share one
+                    // per thread rather than zero a new one per series.
+                    let decoded = DECODE_SCRATCH.with(|shared| match shared.try_borrow_mut() {
+                        Ok(mut scratch) => d.clone().decode_into(&mut self.buf, &mut scratch),
+                        Err(_) => d.clone().decode_into(&mut self.buf, &mut self.scratch),
+                    });
+                    decoded?;
                     keep_range(&mut self.buf, mint, maxt);
                 }
                 ChunkIter::Dec(d) => {
