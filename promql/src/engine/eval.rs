@@ -678,6 +678,14 @@ impl<'o> Ctx<'o> {
         // their predecessor, so a window without a counter reset is known
         // without scanning it.
         let mut resets: Vec<u32> = Vec::new();
+        // min/max_over_time: the window's extreme from a sliding
+        // monotonic queue instead of a scan of every window.
+        let extreme = match wf {
+            functions::WindowFn::MaxOverTime => Some(true),
+            functions::WindowFn::MinOverTime => Some(false),
+            _ => None,
+        };
+        let mut extremes = SlidingExtreme::default();
         for (i, (labels, samples)) in data.iter().enumerate() {
             let may_be_stale = stale.and_then(|v| v.get(i)).copied().unwrap_or(true);
             if wf.wants_counter() {
@@ -691,6 +699,8 @@ impl<'o> Ctx<'o> {
             }
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut noted = false;
+            extremes.clear();
+            let mut next_in = 0usize;
             for j in 0..n {
                 let ts = base + j as i64 * self.step;
                 // Windows are left-open: (ts - r, ts].
@@ -700,6 +710,9 @@ impl<'o> Ctx<'o> {
                 hi = hi.max(lo);
                 while hi < samples.len() && samples[hi].t <= ts {
                     hi += 1;
+                }
+                if let Some(want_max) = extreme {
+                    extremes.slide(samples, lo, &mut next_in, hi, want_max);
                 }
                 let mut window = &samples[lo..hi];
                 // With stale markers filtered out, neighbours change: scan.
@@ -723,6 +736,13 @@ impl<'o> Ctx<'o> {
                             notes.push(note);
                         }
                     }
+                }
+                if extreme.is_some() && !filtered {
+                    // The window's first extreme non-NaN value, or NaN when
+                    // it has none: what the fold over the window gives.
+                    let v = extremes.front(samples).unwrap_or(f64::NAN);
+                    rows[j].push((i as u32, v, self.start + j as i64 * self.step));
+                    continue;
                 }
                 if wf.is_sum() && !filtered {
                     // Windows of the loaded samples: four at a time (see
@@ -1023,6 +1043,59 @@ pub(crate) type AddrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<Add
 
 /// A set of addresses (or tuples of them).
 pub(crate) type AddrSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// Indexes of a sliding window's candidates for its maximum (or minimum):
+/// non-NaN samples in time order whose values decrease (increase) strictly
+/// from front to back, the front being the window's first extreme value —
+/// the one `max_over_time`'s fold keeps, since it only replaces on a
+/// strictly greater value and skips NaNs unless all are NaN.
+#[derive(Default)]
+struct SlidingExtreme {
+    /// The queue is `queue[head..]`: indexes only enter at the back and
+    /// leave at either end, so a vector and a start index do (reset per
+    /// series).
+    queue: Vec<usize>,
+    head: usize,
+}
+
+impl SlidingExtreme {
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.head = 0;
+    }
+
+    /// Moves the window to `samples[lo..hi]`: takes in the samples from
+    /// `*next_in` up to `hi` (both bounds only move forward), drops those
+    /// before `lo`.
+    fn slide(&mut self, samples: &[Sample], lo: usize, next_in: &mut usize, hi: usize, max: bool) {
+        *next_in = (*next_in).max(lo);
+        while *next_in < hi {
+            let v = samples[*next_in].v;
+            if !v.is_nan() {
+                // A later value at least as extreme replaces earlier ones
+                // that are strictly less so; equal ones stay in front.
+                while self.queue.len() > self.head {
+                    let bv = samples[self.queue[self.queue.len() - 1]].v;
+                    if (max && bv < v) || (!max && bv > v) {
+                        self.queue.pop();
+                    } else {
+                        break;
+                    }
+                }
+                self.queue.push(*next_in);
+            }
+            *next_in += 1;
+        }
+        while self.queue.get(self.head).is_some_and(|&f| f < lo) {
+            self.head += 1;
+        }
+    }
+
+    /// The current window's extreme, `None` when it has no non-NaN value.
+    fn front(&self, samples: &[Sample]) -> Option<f64> {
+        self.queue.get(self.head).map(|&f| samples[f].v)
+    }
+}
 
 /// Works out the sum-based window function `wf` (see
 /// [`functions::WindowFn::is_sum`]) over the windows `samples[lo..hi]` of
@@ -1527,6 +1600,30 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+        /// The sliding queue gives the fold's value (bits included: which
+        /// of 0.0 and -0.0 wins) for windows moving forward.
+        #[test]
+        fn sliding_extremes_equal_the_fold(
+            vals in proptest::collection::vec(prop_oneof![Just(f64::NAN), Just(0.0), Just(-0.0), (-3i32..4).prop_map(f64::from)], 0..60),
+            moves in proptest::collection::vec((0usize..4, 0usize..5), 1..40),
+            max in proptest::bool::ANY,
+        ) {
+            let samples: Vec<Sample> = vals.iter().enumerate().map(|(i, &v)| Sample::new(i as i64, v)).collect();
+            let wf = if max { functions::WindowFn::MaxOverTime } else { functions::WindowFn::MinOverTime };
+            let mut q = SlidingExtreme::default();
+            let (mut lo, mut hi, mut next_in) = (0usize, 0usize, 0usize);
+            for (dl, dh) in moves {
+                lo = (lo + dl).min(samples.len());
+                hi = (hi + dh).max(lo).min(samples.len());
+                q.slide(&samples, lo, &mut next_in, hi, max);
+                if lo < hi {
+                    let want = wf.apply(&samples[lo..hi], 1, 1).unwrap_or(f64::NAN);
+                    let got = q.front(&samples).unwrap_or(f64::NAN);
+                    prop_assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{:?} [{}, {}): {} vs {}", vals, lo, hi, got, want);
+                }
+            }
+        }
+
         #[test]
         fn step_picks_are_the_last_sample_before_each_step(
             gaps in proptest::collection::vec(1i64..200, 0..60),
