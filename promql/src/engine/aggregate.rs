@@ -420,11 +420,8 @@ fn over_step_table(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, g: &Grouping, t:
     let Some((keys, member, drop_name)) = ctx.step_groups(inner, gkey, g, t)? else { return Ok(None) };
     let out = match op {
         AggregateOp::Avg => {
-            let mut acc = vec![Mean::default(); keys.len()];
-            for &(gi, v) in &member {
-                acc[gi].push(v);
-            }
-            keys.into_iter().zip(acc).map(|(labels, a)| El { labels, v: a.value(), drop_name, src_t: t }).collect()
+            let means = group_means(&member, keys.len());
+            keys.into_iter().zip(means).map(|(labels, v)| El { labels, v, drop_name, src_t: t }).collect()
         }
         _ => {
             let input: Vec<f64> = member.iter().map(|&(_, v)| v).collect();
@@ -437,6 +434,32 @@ fn over_step_table(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, g: &Grouping, t:
         }
     };
     Ok(Some(out))
+}
+
+/// The mean of each of `groups` groups of `(group, value)` members, as
+/// [`Mean`] gives it: branch-free compensated sums per group, and a group
+/// whose sum does not stay finite averaged again the careful way (see
+/// `functions::finite_kahan_sum` for why the results agree).
+fn group_means(member: &[(usize, f64)], groups: usize) -> Vec<f64> {
+    let mut acc = vec![(0.0f64, 0.0f64, 0.0f64); groups];
+    for &(gi, v) in member {
+        let (sum, c, n) = &mut acc[gi];
+        let t = *sum + v;
+        let (x, y) = if sum.abs() >= v.abs() { (*sum, v) } else { (v, *sum) };
+        *c += (x - t) + y;
+        *sum = t;
+        *n += 1.0;
+    }
+    acc.into_iter()
+        .enumerate()
+        .map(|(gi, (sum, c, n))| {
+            if sum.is_finite() && c.is_finite() {
+                sum / n + c / n
+            } else {
+                average(member.iter().filter(|m| m.0 == gi).map(|m| m.1))
+            }
+        })
+        .collect()
 }
 
 /// Keeps the first `k` elements of `els` in the order a stable sort by
@@ -492,6 +515,22 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Per-group means equal `average` over each group's values.
+        #[test]
+        fn group_means_equal_average(
+            member in proptest::collection::vec((0usize..4, prop_oneof![-1e6f64..1e6, Just(f64::MAX), Just(-f64::MAX), Just(f64::INFINITY), Just(f64::NAN), Just(0.1)]), 0..40),
+        ) {
+            let got = group_means(&member, 4);
+            for (gi, g) in got.iter().enumerate() {
+                let vals: Vec<f64> = member.iter().filter(|m| m.0 == gi).map(|m| m.1).collect();
+                if vals.is_empty() {
+                    continue;
+                }
+                let want = average(vals);
+                prop_assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{} vs {}", g, want);
+            }
+        }
+
         /// Selecting the first k equals a stable sort then truncation, ties
         /// and NaNs included.
         #[test]

@@ -330,10 +330,7 @@ impl<'o> Ctx<'o> {
             reader.hi = hi;
             reader.steps = (!info && thin.contains(&k)).then(|| (self.selector_time(vs, self.start), self.step, n_steps));
             let mut series = querier.select(&hints, &matchers)?;
-            // What another thread loads is handed over as copies: worth it
-            // from fewer series when only the steps' samples are kept.
-            let min_series = if reader.steps.is_some() { PARALLEL_MIN_SERIES_THINNED } else { PARALLEL_MIN_SERIES };
-            let parts = if store.parallel_queriers() { self.opts.parallelism.clamp(1, 64).min(series.len() / min_series).max(1) } else { 1 };
+            let parts = if store.parallel_queriers() { self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1) } else { 1 };
             // Per position in `series`: samples already read on another
             // thread (or on this one while the others worked).
             let mut done: Vec<Option<(Vec<Sample>, Vec<i64>)>> = Vec::new();
@@ -1174,14 +1171,12 @@ fn strip_parens(mut e: &Expr) -> &Expr {
 /// Fewest series per thread for which loading is split across threads:
 /// the other thread selects again and starts cold, which measured slower
 /// than one thread for 2,000 series and faster from about 3,000.
+///
+/// Measured through metrics-server (a thread started per query, woken from
+/// idle): 10,000 series load faster on two threads (40.7 against 46.0 ms
+/// for `count by (__name__)`), but 1,000-2,000 series read only at the
+/// steps did not — faster in process, yet a slower median in the server.
 const PARALLEL_MIN_SERIES: usize = 1500;
-
-/// [`PARALLEL_MIN_SERIES`] for selectors read only at the steps, whose
-/// series shrink to the samples the steps pick before they are handed over:
-/// on the benchmark data, `avg by (job, kind) (node_memory_bytes)` (1,000
-/// series) took 3.9-4.1 ms on two threads against 4.4-4.7 ms on one, where
-/// window functions over 400-600 series were 10% slower on two.
-const PARALLEL_MIN_SERIES_THINNED: usize = 200;
 
 /// Reads the samples one selector needs from series iterators.
 #[derive(Default)]
