@@ -1341,9 +1341,8 @@ fn keep_step_samples(samples: &[Sample], base: i64, step: i64, n: i64, out: &mut
 fn step_picks(samples: &[Sample], base: i64, step: i64, n: i64, mut keep: impl FnMut(usize)) {
     let mut idx = 0usize;
     let mut kept = usize::MAX;
-    let mut j = 0i64;
+    let (mut j, mut ts) = (0i64, base);
     while j <= n {
-        let ts = base.saturating_add(j.saturating_mul(step));
         while idx < samples.len() && samples[idx].t <= ts {
             idx += 1;
         }
@@ -1355,16 +1354,12 @@ fn step_picks(samples: &[Sample], base: i64, step: i64, n: i64, mut keep: impl F
             // Every later step picks the last sample again.
             break;
         }
-        // Skip the steps before the next sample: they pick the same one.
-        let next = samples[idx].t;
-        if next > ts {
-            let skip = (next.saturating_sub(ts) - 1) / step;
-            j = j.saturating_add(skip);
-        }
-        match j.checked_add(1) {
-            Some(x) => j = x,
-            None => break,
-        }
+        // The steps before the next sample pick the same one: go to the
+        // first step at or after it (usually just the next step).
+        let gap = samples[idx].t.saturating_sub(ts);
+        let advance = if gap > step { (gap - 1) / step + 1 } else { 1 };
+        j = j.saturating_add(advance);
+        ts = ts.saturating_add(advance.saturating_mul(step));
     }
 }
 
