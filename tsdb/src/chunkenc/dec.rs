@@ -17,6 +17,7 @@
 //! The byte layout is specified in `docs/format/chunks.md`.
 
 use super::bstream::{BitEof, BitReader, BitWriter};
+use super::deccol::{BitSource, Bits};
 use crate::encoding::{unzigzag, zigzag, MAX_VARINT_LEN};
 use model::{Sample, SampleIter, StorageError};
 
@@ -540,65 +541,6 @@ impl<'a> DecIter<'a> {
     }
 }
 
-/// A bit cursor over a buffer padded with zero bytes: reads are one
-/// unaligned 8-byte load and two shifts, with no end-of-data checks (the
-/// caller compares the position with the real length once per sample).
-struct PaddedBits<'b> {
-    data: &'b [u8],
-    pos: usize,
-}
-
-impl PaddedBits<'_> {
-    /// The next 57 or more bits, left-aligned (zeros past the buffer).
-    #[inline(always)]
-    fn peek(&self) -> u64 {
-        let i = self.pos >> 3;
-        match self.data.get(i..i + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-            Some(w) => u64::from_be_bytes(w) << (self.pos & 7),
-            None => 0,
-        }
-    }
-
-    /// Reads `n` bits, `1 <= n <= 64`.
-    #[inline(always)]
-    fn bits(&mut self, n: u32) -> u64 {
-        if n <= 56 {
-            let v = self.peek() >> (64 - n);
-            self.pos += n as usize;
-            v
-        } else {
-            let hi = self.peek() >> (64 - (n - 32));
-            self.pos += (n - 32) as usize;
-            let lo = self.peek() >> 32;
-            self.pos += 32;
-            (hi << 32) | lo
-        }
-    }
-
-    #[inline(always)]
-    fn code(&mut self, c: Code) -> u64 {
-        match c {
-            Code::Zero => 0,
-            Code::Fixed(a) => self.bits(a),
-            Code::Two(a, b) => {
-                let top = self.peek() >> 63;
-                self.pos += 1;
-                self.bits(if top == 1 { b } else { a })
-            }
-            Code::Three(a, b) => {
-                let w = self.peek();
-                if w >> 63 == 0 {
-                    self.pos += 1;
-                    0
-                } else {
-                    self.pos += 2;
-                    self.bits(if (w >> 62) & 1 == 1 { b } else { a })
-                }
-            }
-        }
-    }
-}
-
 /// Zero bytes after a chunk's body in [`decode_all`]'s copy: more than one
 /// sample's widest encoding (3 × 66 bits) plus an 8-byte load.
 const PAD: usize = 40;
@@ -640,7 +582,7 @@ fn decode_fresh(mut it: DecIter<'_>, out: &mut Vec<Sample>, scratch: &mut Vec<u8
     scratch.extend_from_slice(body);
     scratch.resize(body.len() + PAD, 0);
     let start = usize::try_from(it.r.bit_position()).unwrap_or(usize::MAX);
-    let mut r = PaddedBits { data: scratch, pos: start };
+    let mut r = Bits { data: scratch, pos: start };
     let (mut t, mut t_delta, mut m, mut m_delta) = (it.t, it.t_delta, it.m, it.m_delta);
     let (code_t, code_v, code_c, e, dod) = (it.code_t, it.code_v, it.code_c, it.e, it.dod);
     out.reserve(usize::from(it.num) - 1);
@@ -648,22 +590,22 @@ fn decode_fresh(mut it: DecIter<'_>, out: &mut Vec<Sample>, scratch: &mut Vec<u8
         if i == 1 {
             t = t.wrapping_add(t_delta);
         } else {
-            t_delta = t_delta.wrapping_add(unzigzag(r.code(code_t)));
+            t_delta = t_delta.wrapping_add(unzigzag(r.value(code_t)));
             t = t.wrapping_add(t_delta);
         }
         if !dod {
-            m = m.wrapping_add(unzigzag(r.code(code_v)));
+            m = m.wrapping_add(unzigzag(r.value(code_v)));
         } else {
             if i >= 2 {
-                m_delta = m_delta.wrapping_add(unzigzag(r.code(code_v)));
+                m_delta = m_delta.wrapping_add(unzigzag(r.value(code_v)));
             }
             m = m.wrapping_add(m_delta);
         }
-        let c = unzigzag(r.code(code_c));
-        if r.pos > total {
+        let c = unzigzag(r.value(code_c));
+        if r.pos() > total {
             return Err(StorageError::Corrupt(format!(
                 "decimal chunk: unexpected end of data at bit {}",
-                total.min(r.pos) + 16
+                total.min(r.pos()) + 16
             )));
         }
         let bits = scale(m, e).to_bits().wrapping_add(c as u64);

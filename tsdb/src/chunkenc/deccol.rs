@@ -271,9 +271,9 @@ fn parse(data: &[u8]) -> Result<Layout, StorageError> {
 /// the end of the data they see zeros. Callers check the position against
 /// a column's end (per value or per column).
 #[derive(Clone, Copy, Debug)]
-struct Bits<'b> {
-    data: &'b [u8],
-    pos: usize,
+pub(super) struct Bits<'b> {
+    pub(super) data: &'b [u8],
+    pub(super) pos: usize,
 }
 
 /// The 64 bits from `pos` on, left-aligned, for a position in the last 8
@@ -291,7 +291,7 @@ fn peek_tail(data: &[u8], pos: usize) -> u64 {
 
 /// A bit cursor of the decoders ([`Bits`] over any slice, [`Window`] over
 /// a fixed-size copy).
-trait BitSource: Copy {
+pub(super) trait BitSource: Copy {
     /// The next 57 or more bits, left-aligned.
     fn peek(&self) -> u64;
     /// The position, in bits.
