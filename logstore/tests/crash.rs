@@ -5,12 +5,10 @@
 //! that no batch is half-present.
 
 use crate::common::{dump, lbl};
+use crate::crash_harness::{check_batches, run_and_kill, Rng};
 use logstore::{Options, Store};
 use model::{Labels, LogEntry};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const STREAMS: usize = 4;
@@ -59,57 +57,16 @@ fn crash_child() {
     }
 }
 
-/// A small deterministic PRNG (xorshift64*), so the test needs no crate.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
 #[test]
 fn crash_kill9_keeps_acknowledged_batches() {
     let tmp = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
-    eprintln!("crash test seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_clock();
     let mut acked: Vec<i64> = Vec::new();
     let started = Instant::now();
     let rounds = 24;
     let mut repairs = 0;
     for round in 0..rounds {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "crash::crash_child", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(ENV_DIR, tmp.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix("ack ") {
-                    let _ = tx.send(n.parse::<i64>().unwrap());
-                } else if line.starts_with("start ") {
-                    let _ = tx.send(-1);
-                }
-            }
-        });
-        let _ = rx.recv_timeout(Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(rng.below(150)));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
-        reader.join().unwrap();
-        acked.extend(rx.try_iter().filter(|n| *n >= 0));
+        acked.extend(run_and_kill("crash::crash_child", ENV_DIR, tmp.path(), &mut rng));
 
         let store =
             Store::open(tmp.path(), Options::builder().flush_interval(None).build()).unwrap();
@@ -125,21 +82,7 @@ fn crash_kill9_keeps_acknowledged_batches() {
                 *per_batch.entry(b).or_default() += 1;
             }
         }
-        for (b, n) in &per_batch {
-            assert_eq!(
-                *n,
-                STREAMS * PER_STREAM,
-                "round {round}: batch {b} is half-present ({n} entries)"
-            );
-        }
-        for b in &acked {
-            assert!(per_batch.contains_key(b), "round {round}: acknowledged batch {b} was lost");
-        }
-        let stored: Vec<i64> = per_batch.keys().copied().collect();
-        if let (Some(first), Some(last)) = (stored.first(), stored.last()) {
-            assert_eq!(*first, 0);
-            assert_eq!(stored.len() as i64, last + 1, "round {round}: gap in stored batches");
-        }
+        check_batches(round, &per_batch, STREAMS * PER_STREAM, &acked);
         drop(store);
     }
     assert!(!acked.is_empty(), "the child never acknowledged a batch");

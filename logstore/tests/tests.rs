@@ -6,5 +6,8 @@
 mod common;
 mod compat;
 mod crash;
+/// The kill -9 harness shared with tsdb's crash test.
+#[path = "../../tsdb/tests/crash_harness.rs"]
+mod crash_harness;
 mod prop;
 mod store;

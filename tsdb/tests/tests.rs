@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod crash;
+mod crash_harness;
 mod prop;
 mod reopen;
 mod starts;
