@@ -479,11 +479,10 @@ fn success_query(res: &QueryResult, query: &str) -> String {
                     if j > 0 {
                         out.push(',');
                     }
-                    out.push('[');
                     stamps.write(&mut out, p.t);
-                    out.push_str(",\"");
                     write_value(&mut out, p.v);
-                    out.push_str("\"]");
+                    out.push('"');
+                    out.push(']');
                 }
                 out.push_str("]}");
             }
@@ -517,10 +516,11 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push_str("\"]");
 }
 
-/// Formatted timestamps of recent points: every series of a range
-/// query's result has points at the same steps, so each step's timestamp
-/// is formatted once rather than once per series. Direct-mapped by step
-/// number modulo the size; a miss formats and replaces.
+/// The start of a point, `[<timestamp>,"`, for recent timestamps: every
+/// series of a range query's result has points at the same steps, so each
+/// step's start is formatted once rather than once per series (and goes
+/// out in one copy). Direct-mapped by whole seconds modulo the size; a miss
+/// formats and replaces.
 struct StampCache {
     slots: Vec<(i64, String)>,
 }
@@ -539,7 +539,9 @@ impl StampCache {
         let slot = &mut self.slots[(t.unsigned_abs() / 1000) as usize % Self::SLOTS];
         if slot.0 != t || slot.1.is_empty() {
             slot.1.clear();
+            slot.1.push('[');
             write_ts(&mut slot.1, t);
+            slot.1.push_str(",\"");
             slot.0 = t;
         }
         out.push_str(&slot.1);
@@ -806,15 +808,17 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
-        /// The timestamp cache writes what `write_ts` writes, across hits,
-        /// misses and slot collisions.
+        /// The point-start cache writes `[`, what `write_ts` writes, and
+        /// `,"`, across hits, misses and slot collisions.
         #[test]
         fn stamp_cache_matches_write_ts(ts in proptest::collection::vec(prop_oneof![any::<i64>(), (0i64..600).prop_map(|i| 1_700_000_000_000 + i * 15_000 + i % 3), Just(i64::MIN), Just(i64::MAX)], 0..300)) {
             let mut cache = StampCache::new();
             for t in ts {
                 let (mut got, mut want) = (String::new(), String::new());
                 cache.write(&mut got, t);
+                want.push('[');
                 write_ts(&mut want, t);
+                want.push_str(",\"");
                 prop_assert_eq!(got, want);
             }
         }
