@@ -44,6 +44,10 @@
 #![allow(missing_docs)]
 
 use logql::{Engine, EngineOptions, QueryParams, QueryResult};
+
+/// The allocator log-server uses, so that the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use logstore::{FsyncPolicy, Options, OptionsBuilder, Store};
 use model::{Direction, Labels, LogEntry};
 use std::collections::BTreeMap;
