@@ -29,6 +29,9 @@ mod blocks;
 
 pub use blocks::BlockInfo;
 
+/// How long [`Db::open`] waits for a lock held by someone else.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Statistics of an open database.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -147,12 +150,22 @@ impl Db {
             .open(&lock_path)
             .map_err(io("open lock file", &lock_path))?;
         // An advisory flock: released by the kernel when the process dies.
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(OpenError::Locked { dir, lock: lock_path });
+        // A lock held for a moment longer is waited for briefly: a process
+        // that just closed the database, or one whose freshly forked child
+        // still holds a copy of the descriptor until it execs, releases it
+        // within milliseconds; a database really in use stays locked.
+        let waited_since = std::time::Instant::now();
+        loop {
+            match lock_file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if waited_since.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(OpenError::Locked { dir, lock: lock_path });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
 
         let blocks = blocks::open_all(&dir)?;
