@@ -275,44 +275,47 @@ fn read_limited(r: impl Read, max: usize) -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
     use super::*;
 
     #[test]
-    fn serves_and_limits_bodies() {
+    fn serves_and_limits_bodies() -> TestResult {
         let h: Handler = Arc::new(|r: &Request| Response::text(200, format!("{} {} {} {}", r.method, r.path, r.query, r.body.len())));
-        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 2, max_body: 10 }, h).unwrap();
-        let addr = srv.local_addr().unwrap();
-        let body = ureq::get(&format!("http://{addr}/x?y=1")).call().unwrap().into_string().unwrap();
+        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 2, max_body: 10 }, h)?;
+        let addr = srv.local_addr().ok_or("server has no address")?;
+        let body = ureq::get(&format!("http://{addr}/x?y=1")).call()?.into_string()?;
         assert_eq!(body, "GET /x y=1 0");
-        let r = ureq::post(&format!("http://{addr}/p")).send_bytes(&[0u8; 5]).unwrap().into_string().unwrap();
+        let r = ureq::post(&format!("http://{addr}/p")).send_bytes(&[0u8; 5])?.into_string()?;
         assert_eq!(r, "POST /p  5");
         match ureq::post(&format!("http://{addr}/p")).send_bytes(&[0u8; 50]) {
             Err(ureq::Error::Status(413, _)) => {}
             other => panic!("expected 413, got {other:?}"),
         }
         srv.shutdown();
+        Ok(())
     }
 
     /// Large bodies go out whole with their length (no chunked encoding),
     /// and the connection still serves the next request.
     #[test]
-    fn large_bodies_have_a_length() {
+    fn large_bodies_have_a_length() -> TestResult {
         let h: Handler = Arc::new(|r: &Request| {
             let n: usize = r.query.parse().unwrap_or(0);
             Response::text(200, (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect::<String>())
         });
-        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 2, max_body: 10 }, h).unwrap();
-        let addr = srv.local_addr().unwrap();
+        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 2, max_body: 10 }, h)?;
+        let addr = srv.local_addr().ok_or("server has no address")?;
         let agent = ureq::agent();
         for n in [0usize, 10, 40_000, 5 << 20] {
-            let r = agent.get(&format!("http://{addr}/big?{n}")).call().unwrap();
+            let r = agent.get(&format!("http://{addr}/big?{n}")).call()?;
             assert_eq!(r.header("content-length"), Some(n.to_string().as_str()));
             assert_eq!(r.header("transfer-encoding"), None);
-            let body = r.into_string().unwrap();
+            let body = r.into_string()?;
             assert_eq!(body.len(), n);
             assert!(body.bytes().enumerate().all(|(i, b)| b == b'a' + (i % 26) as u8));
         }
         srv.shutdown();
+        Ok(())
     }
 
     /// The most recently idle worker is handed out first.

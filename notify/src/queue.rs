@@ -583,6 +583,20 @@ mod tests {
     use crate::client::Transport;
     use crate::error::Failure;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{MutexGuard, PoisonError};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Locks `m`, also after a panic elsewhere (one test panics on purpose).
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A notifier from `b` for a webhook nobody listens on (the tests'
+    /// transports never connect).
+    fn build(b: &NotifierBuilder) -> Result<Notifier, Box<dyn std::error::Error>> {
+        Ok(b.build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh")?)?)
+    }
 
     /// Fails with 503 while `down` is set; records delivered bodies.
     struct Switch {
@@ -606,7 +620,7 @@ mod tests {
                     retry_after: None,
                 });
             }
-            self.delivered.lock().unwrap().push(body.to_string());
+            lock(&self.delivered).push(body.to_string());
             Ok(())
         }
     }
@@ -636,17 +650,15 @@ mod tests {
     }
 
     #[test]
-    fn queue_full_is_an_error_and_returns_the_payload() {
+    fn queue_full_is_an_error_and_returns_the_payload() -> TestResult {
         let (switch, b) = setup(true, 2);
-        let n = b
-            .build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh").unwrap())
-            .unwrap();
+        let n = build(&b)?;
         assert_eq!(
-            n.send(Payload::text("1")).unwrap(),
+            n.send(Payload::text("1"))?,
             Enqueued::Queued { posts: 1 }
         );
         assert_eq!(
-            n.send(Payload::text("2")).unwrap(),
+            n.send(Payload::text("2"))?,
             Enqueued::Queued { posts: 1 }
         );
         match n.send(Payload::text("3")) {
@@ -661,28 +673,27 @@ mod tests {
             other => panic!("{other:?}"),
         }
         switch.down.store(false, Ordering::SeqCst);
-        n.flush(Duration::from_secs(5)).unwrap();
+        n.flush(Duration::from_secs(5))?;
         assert_eq!(
-            *switch.delivered.lock().unwrap(),
+            *lock(&switch.delivered),
             vec![r#"{"text":"1"}"#, r#"{"text":"2"}"#]
         );
         assert_eq!(
-            n.send(Payload::text("3")).unwrap(),
+            n.send(Payload::text("3"))?,
             Enqueued::Queued { posts: 1 }
         );
+        Ok(())
     }
 
     #[test]
-    fn shutdown_abandons_what_cannot_be_delivered_and_reports_it() {
+    fn shutdown_abandons_what_cannot_be_delivered_and_reports_it() -> TestResult {
         let (_switch, mut b) = setup(true, 10);
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
-        b.on_error(move |e| sink.lock().unwrap().push(e.to_string()));
-        let n = b
-            .build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh").unwrap())
-            .unwrap();
-        n.send(Payload::text("a")).unwrap();
-        n.send(Payload::text("b")).unwrap();
+        b.on_error(move |e| lock(&sink).push(e.to_string()));
+        let n = build(&b)?;
+        n.send(Payload::text("a"))?;
+        n.send(Payload::text("b"))?;
         assert!(matches!(
             n.flush(Duration::from_millis(50)),
             Err(FlushError::Timeout { pending: 2, .. })
@@ -691,87 +702,83 @@ mod tests {
         assert_eq!(stats.abandoned, 2);
         assert_eq!(stats.delivered, 0);
         assert_eq!(stats.queued, 0);
-        let errors = errors.lock().unwrap();
+        let errors = lock(&errors);
         assert_eq!(errors.len(), 2);
         assert!(errors[0].contains("abandoned at shutdown"), "{}", errors[0]);
         assert!(errors[0].contains("HTTP 503"), "{}", errors[0]);
         assert!(!errors[0].contains("abcdefgh"));
+        Ok(())
     }
 
     #[test]
-    fn rejected_posts_are_counted_and_the_queue_moves_on() {
+    fn rejected_posts_are_counted_and_the_queue_moves_on() -> TestResult {
         let (switch, b) = setup(false, 10);
-        let n = b
-            .build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh").unwrap())
-            .unwrap();
-        n.send(Payload::text("reject me")).unwrap();
-        n.send(Payload::text("fine")).unwrap();
-        n.flush(Duration::from_secs(5)).unwrap();
+        let n = build(&b)?;
+        n.send(Payload::text("reject me"))?;
+        n.send(Payload::text("fine"))?;
+        n.flush(Duration::from_secs(5))?;
         let stats = n.stats();
         assert_eq!((stats.failed, stats.delivered), (1, 1));
         assert_eq!(
-            *switch.delivered.lock().unwrap(),
+            *lock(&switch.delivered),
             vec![r#"{"text":"fine"}"#]
         );
+        Ok(())
     }
 
     #[test]
-    fn send_now_dedupes_and_forgets_failures() {
+    fn send_now_dedupes_and_forgets_failures() -> TestResult {
         let (switch, b) = setup(false, 10);
-        let n = b
-            .build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh").unwrap())
-            .unwrap();
+        let n = build(&b)?;
         assert!(matches!(
-            n.send_now(&Payload::text("x")).unwrap(),
+            n.send_now(&Payload::text("x"))?,
             Sent::Delivered(Receipt {
                 posts: 1,
                 attempts: 1
             })
         ));
-        assert_eq!(n.send_now(&Payload::text("x")).unwrap(), Sent::Duplicate);
-        assert_eq!(n.send(Payload::text("x")).unwrap(), Enqueued::Duplicate);
+        assert_eq!(n.send_now(&Payload::text("x"))?, Sent::Duplicate);
+        assert_eq!(n.send(Payload::text("x"))?, Enqueued::Duplicate);
         assert!(n.send_now(&Payload::text("reject")).is_err());
         assert!(
             n.send_now(&Payload::text("reject")).is_err(),
             "a failed notification is not a duplicate"
         );
         assert_eq!(n.stats().duplicates, 2);
-        assert_eq!(switch.delivered.lock().unwrap().len(), 1);
+        assert_eq!(lock(&switch.delivered).len(), 1);
         let stats = n.shutdown();
         assert_eq!(stats.failed, 2);
+        Ok(())
     }
 
     #[test]
-    fn panicking_callback_does_not_stop_the_worker() {
+    fn panicking_callback_does_not_stop_the_worker() -> TestResult {
         let (switch, mut b) = setup(false, 10);
         b.on_error(|_| panic!("callback bug (expected by this test)"));
-        let n = b
-            .build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh").unwrap())
-            .unwrap();
+        let n = build(&b)?;
         n.send(Payload::text("reject: triggers the callback"))
-            .unwrap();
-        n.send(Payload::text("after the panic")).unwrap();
-        n.flush(Duration::from_secs(30)).unwrap();
+            ?;
+        n.send(Payload::text("after the panic"))?;
+        n.flush(Duration::from_secs(30))?;
         assert_eq!(
-            *switch.delivered.lock().unwrap(),
+            *lock(&switch.delivered),
             vec![r#"{"text":"after the panic"}"#]
         );
         assert_eq!(n.shutdown().failed, 1);
+        Ok(())
     }
 
     #[test]
-    fn forever_durations_do_not_overflow() {
+    fn forever_durations_do_not_overflow() -> TestResult {
         let (switch, mut b) = setup(false, 10);
         b.shutdown_timeout(Duration::MAX)
             .rate_limit(Some((1, Duration::MAX)));
-        let n = b
-            .build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh").unwrap())
-            .unwrap();
-        n.send(Payload::text("one")).unwrap();
-        n.flush(Duration::MAX).unwrap();
-        assert_eq!(switch.delivered.lock().unwrap().len(), 1);
+        let n = build(&b)?;
+        n.send(Payload::text("one"))?;
+        n.flush(Duration::MAX)?;
+        assert_eq!(lock(&switch.delivered).len(), 1);
         // The second post would wait "forever" for the rate limit: flush gives up in time.
-        n.send(Payload::text("two")).unwrap();
+        n.send(Payload::text("two"))?;
         assert!(matches!(
             n.flush(Duration::from_millis(20)),
             Err(FlushError::Timeout { pending: 1, .. })
@@ -780,14 +787,13 @@ mod tests {
         // Shutdown with an unbounded timeout would wait forever for "two"; shorten it.
         n.shutdown_timeout = Duration::from_millis(20);
         assert_eq!(n.shutdown().abandoned, 1);
+        Ok(())
     }
 
     #[test]
-    fn closed_notifier_refuses() {
+    fn closed_notifier_refuses() -> TestResult {
         let (_switch, b) = setup(false, 10);
-        let mut n = b
-            .build(WebhookUrl::parse("http://127.0.0.1:1/hooks/abcdefgh").unwrap())
-            .unwrap();
+        let mut n = build(&b)?;
         n.close();
         assert!(matches!(
             n.send(Payload::text("late")),
@@ -797,5 +803,6 @@ mod tests {
             n.send(Payload::default()),
             Err(SendError::InvalidPayload(_))
         ));
+        Ok(())
     }
 }

@@ -8,6 +8,17 @@ pub fn small_opts() -> Options {
     Options::builder().wal_segment_size(64 * 1024).build()
 }
 
+/// One-minute blocks compacted up to nine minutes, small WAL segments, no
+/// retention: twenty minutes of data exercise blocks and compaction.
+pub fn compacting_opts() -> Options {
+    Options::builder()
+        .block_range(std::time::Duration::from_secs(60))
+        .max_block_range(std::time::Duration::from_secs(540))
+        .retention_time(None)
+        .wal_segment_size(32 * 1024)
+        .build()
+}
+
 /// Every series and its samples in `[mint, maxt]`, sorted by labels.
 pub fn dump(q: &dyn Queryable, mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
     let querier = q.querier(mint, maxt).expect("querier");

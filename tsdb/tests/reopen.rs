@@ -1,7 +1,7 @@
 //! Reopening: data written, closed and reopened reads back the same, from
 //! the WAL and from blocks.
 
-use crate::common::{dump, open, series, small_opts};
+use crate::common::{compacting_opts, dump, open, series, small_opts};
 use model::mem::MemStore;
 
 #[test]
@@ -63,14 +63,8 @@ fn second_open_of_the_same_dir_is_refused() {
 
 #[test]
 fn persist_to_blocks_compact_and_reopen() {
-    use std::time::Duration;
     let tmp = tempfile::tempdir().unwrap();
-    let opts = tsdb::Options::builder()
-        .block_range(Duration::from_secs(60))
-        .max_block_range(Duration::from_secs(540))
-        .retention_time(None)
-        .wal_segment_size(32 * 1024)
-        .build();
+    let opts = compacting_opts();
     let oracle = MemStore::new();
     let db = open(tmp.path(), opts.clone());
     // 20 minutes of 5 series every second.

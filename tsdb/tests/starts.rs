@@ -2,10 +2,9 @@
 //! head chunks, persisted and compacted blocks, checkpoints and reopening,
 //! and read back exactly as `model::mem` keeps them.
 
-use crate::common::{open, series};
+use crate::common::{compacting_opts, open, series};
 use model::mem::MemStore;
 use model::{Labels, MatchType, Matcher, Queryable, SelectHints};
-use std::time::Duration;
 
 type Dumped = Vec<(Labels, Vec<(i64, u64, Option<i64>)>)>;
 
@@ -72,12 +71,7 @@ fn checkpoint_starts(wal: &std::path::Path) -> usize {
 #[test]
 fn start_timestamps_survive_wal_blocks_compaction_and_reopen() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = tsdb::Options::builder()
-        .block_range(Duration::from_secs(60))
-        .max_block_range(Duration::from_secs(540))
-        .retention_time(None)
-        .wal_segment_size(32 * 1024)
-        .build();
+    let opts = compacting_opts();
     let oracle = MemStore::new();
     let db = open(tmp.path(), opts.clone());
     for s in 0..1200i64 {

@@ -703,6 +703,7 @@ fn connection_thread(mut stream: TcpStream, app: &App, idle: &Idle) {
 
 #[cfg(test)]
 mod tests {
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
     use super::*;
 
     fn args(list: &[&str]) -> Result<Parsed, String> {
@@ -746,7 +747,7 @@ mod tests {
     }
 
     #[test]
-    fn every_flag_is_known_to_the_getters_and_help() {
+    fn every_flag_is_known_to_the_getters_and_help() -> TestResult {
         let a = run(&[]);
         let text = help();
         for f in flags() {
@@ -763,32 +764,34 @@ mod tests {
             assert!(text.contains(&syntax), "{syntax}");
         }
         assert!(text.contains("(default: ^(oom_kill|pgpg|pswp|pg.*fault).*)"), "{text}");
-        let b = builder(&a).unwrap().build().unwrap();
+        let b = builder(&a)?.build()?;
         assert_eq!(b.collector_names(), COLLECTORS.to_vec());
+        Ok(())
     }
 
     #[test]
-    fn collector_selection_and_exclusive_flags() {
+    fn collector_selection_and_exclusive_flags() -> TestResult {
         let a = run(&["--collector.disable-defaults", "--collector.loadavg", "--collector.meminfo", "--no-collector.meminfo"]);
-        assert_eq!(builder(&a).unwrap().build().unwrap().collector_names(), vec!["loadavg"]);
+        assert_eq!(builder(&a)?.build()?.collector_names(), vec!["loadavg"]);
         let a = run(&["--collector.diskstats.device-include=sd.*", "--collector.diskstats.device-exclude=x"]);
         assert!(builder(&a).is_err());
         let a = run(&["--collector.vmstat.fields=("]);
-        let e = builder(&a).unwrap().build().unwrap_err();
+        let e = builder(&a)?.build().unwrap_err();
         assert!(e.to_string().contains("collector.vmstat.fields"), "{e}");
         assert!(builder(&run(&["--runtime.gomaxprocs=x"])).is_err());
+        Ok(())
     }
 
     #[test]
-    fn request_heads_parse() {
+    fn request_heads_parse() -> TestResult {
         let head = |b: &[u8]| parse_head(b).map(|r| r.map(|(r, _)| r));
-        let r = head(b"GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept: text/plain\r\naccept: application/openmetrics-text\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+        let r = head(b"GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept: text/plain\r\naccept: application/openmetrics-text\r\nConnection: close\r\n\r\n")?.ok_or("incomplete head")?;
         assert_eq!(r.method, "GET");
         assert_eq!(r.target, "/metrics?x=1");
         assert_eq!(r.accept.as_deref(), Some("text/plain, application/openmetrics-text"));
         assert!(r.connection_close && !r.http10 && !r.chunked);
         let full = b"HEAD / HTTP/1.0\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n\r\nabc";
-        let (r, len) = parse_head(full).unwrap().unwrap();
+        let (r, len) = parse_head(full)?.ok_or("incomplete head")?;
         assert!(r.http10 && r.connection_keep_alive && r.content_length == 3);
         assert_eq!(&full[len..], b"abc");
         // Incomplete heads wait for more bytes.
@@ -799,6 +802,7 @@ mod tests {
             assert!(parse_head(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         assert!(parse_head(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n").is_err());
+        Ok(())
     }
 
     /// A live server on a free loopback port, over fixture-free collectors.

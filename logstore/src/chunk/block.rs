@@ -796,6 +796,7 @@ fn column_head(d: &mut Decbuf<'_>, min_entry_bytes: usize) -> Result<(usize, i64
 
 #[cfg(test)]
 mod tests {
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
     use super::*;
     use proptest::prelude::*;
 
@@ -850,7 +851,7 @@ mod tests {
     const FORMATS: [BlockFormat; 2] = [BlockFormat::V1, BlockFormat::V3];
 
     #[test]
-    fn encodes_and_decodes() {
+    fn encodes_and_decodes() -> TestResult {
         let m = Labels::from_pairs([("trace", "abc")]);
         let e = vec![
             (5, "héllo".to_string(), Labels::empty()),
@@ -866,10 +867,11 @@ mod tests {
             assert_eq!(d.meta(1), Some(&m));
             assert_eq!(d.meta(0), Some(&Labels::empty()));
         }
+        Ok(())
     }
 
     #[test]
-    fn v3_layout() {
+    fn v3_layout() -> TestResult {
         let l = Labels::empty();
         // Newline-free lines: terminated, no lengths column; deltas of
         // 2 and 600 ms are 1 and 300 in units of 2 ms: two bytes each.
@@ -879,7 +881,7 @@ mod tests {
             [(10 * ms, "ab", &l), (12 * ms, "", &l), (612 * ms, "c", &l)],
             &mut raw,
         )
-        .unwrap();
+        .ok_or("nothing to encode")?;
         assert_eq!(info.lines_len, 6);
         assert_eq!(info.line_bytes, 3);
         let mut want = b"ab\n\nc\n".to_vec();
@@ -893,7 +895,7 @@ mod tests {
         assert_eq!(raw, want);
         // A line holding a newline: lengths column, no terminators.
         let mut raw = Vec::new();
-        let info = encode_raw([(1, "a\nb", &l), (1, "c", &l)], &mut raw).unwrap();
+        let info = encode_raw([(1, "a\nb", &l), (1, "c", &l)], &mut raw).ok_or("nothing to encode")?;
         assert_eq!(info.lines_len, 4);
         let mut want = b"a\nbc".to_vec();
         // count, first_ts 1, scale 1, width 1, delta 0, lengths 3 and 1, flags
@@ -901,26 +903,28 @@ mod tests {
         want.extend_from_slice(&4u32.to_le_bytes());
         assert_eq!(raw, want);
         let mut d = DecodedBlock::default();
-        d.decode_raw(raw, BlockFormat::V3).unwrap();
+        d.decode_raw(raw, BlockFormat::V3)?;
         assert_eq!((d.line(0), d.line(1), d.sep), ("a\nb", "c", 0));
+        Ok(())
     }
 
     #[test]
-    fn delta_widths() {
+    fn delta_widths() -> TestResult {
         let l = Labels::empty();
         for step in [1i64, 255, 256, 65_535, 65_536, 1 << 32, i64::MAX / 4] {
             // Two deltas: `step` and 1, so the scale stays 1.
             let e = [(0, "a", &l), (step, "b", &l), (step + 1, "c", &l)];
             let mut raw = Vec::new();
-            encode_raw(e, &mut raw).unwrap();
+            encode_raw(e, &mut raw).ok_or("nothing to encode")?;
             let mut d = DecodedBlock::default();
-            d.decode_raw(raw, BlockFormat::V3).unwrap();
+            d.decode_raw(raw, BlockFormat::V3)?;
             assert_eq!(d.ts, [0, step, step + 1]);
         }
+        Ok(())
     }
 
     #[test]
-    fn two_step_decoding() {
+    fn two_step_decoding() -> TestResult {
         let e: Vec<(i64, String, Labels)> = (0..5)
             .map(|i| (i, format!("line {i}"), Labels::empty()))
             .collect();
@@ -929,24 +933,24 @@ mod tests {
             let comp = compress(&raw, f);
             let n = raw.len();
             let mut d = DecodedBlock::default();
-            let mut dctx = zstd::bulk::Decompressor::new().unwrap();
-            d.decompress_lines(&comp, n, f, &mut dctx).unwrap();
+            let mut dctx = zstd::bulk::Decompressor::new()?;
+            d.decompress_lines(&comp, n, f, &mut dctx)?;
             assert_eq!(d.len(), 0, "nothing decoded yet");
-            let lines = d.pending_lines(f).unwrap();
+            let lines = d.pending_lines(f)?;
             let want: &[u8] = if f == BlockFormat::V3 {
                 b"line 0\nline 1\nline 2\nline 3\nline 4\n"
             } else {
                 b"line 0line 1line 2line 3line 4"
             };
             assert_eq!(lines, want);
-            d.finish(&comp, n, f, &mut dctx).unwrap();
+            d.finish(&comp, n, f, &mut dctx)?;
             assert_eq!(d.len(), 5);
             assert_eq!(d.line(3), "line 3");
             // Again into the same buffers, skipping `finish`.
-            d.decompress_lines(&comp, n, f, &mut dctx).unwrap();
+            d.decompress_lines(&comp, n, f, &mut dctx)?;
             assert_eq!(d.len(), 0);
-            d.decompress_lines(&comp, n, f, &mut dctx).unwrap();
-            d.finish(&comp, n, f, &mut dctx).unwrap();
+            d.decompress_lines(&comp, n, f, &mut dctx)?;
+            d.finish(&comp, n, f, &mut dctx)?;
             assert_eq!(d.line(4), "line 4");
             // Wrong sizes, damaged or missing frames: errors.
             let mut fails = |comp: &[u8], n: usize| {
@@ -957,12 +961,13 @@ mod tests {
             assert!(fails(&comp, n - 1));
             assert!(fails(&comp[..comp.len() - 1], n));
             if f == BlockFormat::V3 {
-                let first = zstd::zstd_safe::find_frame_compressed_size(&comp).unwrap();
+                let first = zstd::zstd_safe::find_frame_compressed_size(&comp).map_err(|code| format!("zstd error {code}"))?;
                 assert!(first < comp.len(), "two frames");
                 assert!(fails(&comp[..first], n));
             }
             assert_eq!(d.len(), 0);
         }
+        Ok(())
     }
 
     #[test]
@@ -984,13 +989,13 @@ mod tests {
     }
 
     #[test]
-    fn rejects_damage() {
+    fn rejects_damage() -> TestResult {
         let l = Labels::empty();
         for f in FORMATS {
             for lines in [["abc", "de"], ["a\nc", "de"]] {
                 let mut raw = Vec::new();
                 let items = vec![(1, lines[0], &l), (2, lines[1], &l)];
-                enc(f)(items.into_iter(), &mut raw).unwrap();
+                enc(f)(items.into_iter(), &mut raw).ok_or("nothing to encode")?;
                 let mut d = DecodedBlock::default();
                 for cut in 0..raw.len() {
                     assert!(
@@ -1001,13 +1006,13 @@ mod tests {
                 let mut bad = raw.clone();
                 bad[0] = 0xff; // invalid UTF-8 in the lines
                 assert!(d.decode_raw(bad, f).unwrap_err().contains("UTF-8"), "{f:?}");
-                d.decode_raw(raw, f).unwrap();
+                d.decode_raw(raw, f)?;
                 assert_eq!(d.line(1), "de");
             }
         }
         // Version 3: a newline too many or too few, unknown flags.
         let mut raw = Vec::new();
-        encode_raw([(1, "ab", &l), (2, "cd", &l)], &mut raw).unwrap();
+        encode_raw([(1, "ab", &l), (2, "cd", &l)], &mut raw).ok_or("nothing to encode")?;
         let mut d = DecodedBlock::default();
         for (edits, msg) in [
             (&[(1, b'\n')][..], "more than 2 lines"),
@@ -1034,6 +1039,7 @@ mod tests {
             .decode_raw(bad, BlockFormat::V3)
             .unwrap_err()
             .contains("unknown block flags"));
+        Ok(())
     }
 
     proptest! {

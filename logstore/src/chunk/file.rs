@@ -341,6 +341,12 @@ pub(crate) fn parse(data: &[u8]) -> Result<(u32, FileIndex), (u64, String)> {
 
 #[cfg(test)]
 mod tests {
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// [`ChunkFile::open`] with its error as text.
+    fn open(p: &Path) -> Result<(Arc<ChunkFile>, FileIndex), String> {
+        ChunkFile::open(p).map_err(|e| format!("{e:?}"))
+    }
     use super::*;
     use proptest::prelude::*;
 
@@ -361,24 +367,25 @@ mod tests {
     }
 
     #[test]
-    fn write_then_read() {
-        let dir = tempfile::tempdir().unwrap();
+    fn write_then_read() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let p = sample_file(dir.path());
-        let (f, idx) = ChunkFile::open(&p).unwrap();
+        let (f, idx) = open(&p)?;
         assert_eq!(f.wal_upto, 3);
         assert_eq!(idx.len(), 1);
         assert_eq!(idx[0].1.len(), 2);
-        assert_eq!(f.block(&idx[0].1[0]).unwrap(), b"abcdef");
-        assert_eq!(f.block(&idx[0].1[1]).unwrap(), b"xyz");
-        assert_eq!(f.filter(&idx[0].1[0]).unwrap(), Some(&b"filt"[..]));
-        assert_eq!(f.filter(&idx[0].1[1]).unwrap(), None);
+        assert_eq!(f.block(&idx[0].1[0])?, b"abcdef");
+        assert_eq!(f.block(&idx[0].1[1])?, b"xyz");
+        assert_eq!(f.filter(&idx[0].1[0])?, Some(&b"filt"[..]));
+        assert_eq!(f.filter(&idx[0].1[1])?, None);
         assert!(!dir.path().join("00000001.tmp").exists());
+        Ok(())
     }
 
     #[test]
-    fn every_truncation_and_flip_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = std::fs::read(sample_file(dir.path())).unwrap();
+    fn every_truncation_and_flip_is_an_error() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let data = std::fs::read(sample_file(dir.path()))?;
         for cut in 0..data.len() {
             assert!(parse(&data[..cut]).is_err(), "cut at {cut}");
         }
@@ -394,34 +401,36 @@ mod tests {
         for i in 8..21 {
             let mut d = data.clone();
             d[i] ^= 0x10;
-            std::fs::write(&p, &d).unwrap();
-            let (f, idx) = ChunkFile::open(&p).unwrap();
+            std::fs::write(&p, &d)?;
+            let (f, idx) = open(&p)?;
             let b = &idx[0].1;
             let damaged =
                 f.block(&b[0]).is_err() || f.block(&b[1]).is_err() || f.filter(&b[0]).is_err();
             assert!(damaged, "flip at {i}");
         }
+        Ok(())
     }
 
     #[test]
-    fn checksums_are_checked_until_one_passes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut data = std::fs::read(sample_file(dir.path())).unwrap();
+    fn checksums_are_checked_until_one_passes() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let mut data = std::fs::read(sample_file(dir.path()))?;
         data[9] ^= 0x10; // inside block 0 ("abcdef" at 8..14)
         let p = dir.path().join("flipped");
-        std::fs::write(&p, &data).unwrap();
-        let (f, idx) = ChunkFile::open(&p).unwrap();
+        std::fs::write(&p, &data)?;
+        let (f, idx) = open(&p)?;
         let b = &idx[0].1;
         assert_eq!((b[0].ordinal, b[1].ordinal), (0, 1));
         for _ in 0..2 {
             // A failed check is not recorded: it fails again.
             assert!(f.block(&b[0]).unwrap_err().to_string().contains("checksum"));
-            assert_eq!(f.block(&b[1]).unwrap(), b"xyz");
-            assert_eq!(f.filter(&b[0]).unwrap(), Some(&b"filt"[..]));
+            assert_eq!(f.block(&b[1])?, b"xyz");
+            assert_eq!(f.filter(&b[0])?, Some(&b"filt"[..]));
         }
         assert!(!f.is_checked(0));
         assert!(f.is_checked(1) && f.is_checked(2));
         assert!(!f.is_checked(3), "block 1 has no filter");
+        Ok(())
     }
 
     proptest! {
