@@ -543,6 +543,43 @@ pub fn decode_all(data: &[u8], out: &mut Vec<Sample>, scratch: &mut Vec<u8>) -> 
     DecColIter::new(data)?.decode_into(out, scratch)
 }
 
+/// A variable-width code whose prefix and value fit one 57-bit peek: one
+/// value is one load, a few shifts and a conditional move.
+trait VarCode: Copy {
+    fn read<R: BitSource>(self, r: &mut R) -> i64;
+}
+
+/// [`Code::Two`] with both widths at most 56.
+#[derive(Clone, Copy)]
+struct TwoCode(u32, u32);
+
+impl VarCode for TwoCode {
+    #[inline(always)]
+    fn read<R: BitSource>(self, r: &mut R) -> i64 {
+        let w = r.peek();
+        let width = if w >> 63 == 1 { self.1 } else { self.0 };
+        let z = (w << 1) >> (64 - width);
+        r.set_pos(r.pos() + 1 + width as usize);
+        unzigzag(z)
+    }
+}
+
+/// [`Code::Three`] with both widths at most 55.
+#[derive(Clone, Copy)]
+struct ThreeCode(u32, u32);
+
+impl VarCode for ThreeCode {
+    #[inline(always)]
+    fn read<R: BitSource>(self, r: &mut R) -> i64 {
+        let w = r.peek();
+        let nonzero = w >> 63 == 1;
+        let width = if (w >> 62) & 1 == 1 { self.1 } else { self.0 };
+        let z = if nonzero { (w << 2) >> (64 - width) } else { 0 };
+        r.set_pos(r.pos() + if nonzero { 2 + width as usize } else { 1 });
+        unzigzag(z)
+    }
+}
+
 /// Calls `f` on each item of `items` with the next value of a column coded
 /// `code` read through `r`. Matching the code once, outside the loop, gives
 /// one specialised loop per code kind; when prefix and value fit in one
@@ -558,21 +595,12 @@ fn for_each_value<R: BitSource, S>(code: Code, r: &mut R, items: &mut [S], mut f
         }
         Code::Two(a, b) if a.max(b) <= 56 => {
             for x in items {
-                let w = r.peek();
-                let width = if w >> 63 == 1 { b } else { a };
-                let z = (w << 1) >> (64 - width);
-                r.set_pos(r.pos() + 1 + width as usize);
-                f(x, unzigzag(z));
+                f(x, TwoCode(a, b).read(r));
             }
         }
         Code::Three(a, b) if a.max(b) <= 55 => {
             for x in items {
-                let w = r.peek();
-                let nonzero = w >> 63 == 1;
-                let width = if (w >> 62) & 1 == 1 { b } else { a };
-                let z = if nonzero { (w << 2) >> (64 - width) } else { 0 };
-                r.set_pos(r.pos() + if nonzero { 2 + width as usize } else { 1 });
-                f(x, unzigzag(z));
+                f(x, ThreeCode(a, b).read(r));
             }
         }
         _ => {
@@ -623,7 +651,67 @@ fn decode_fresh(it: &DecColIter<'_>, out: &mut Vec<Sample>, scratch: &mut Vec<u8
 /// Decodes the three columns of `l` from `src` (a copy of `data`) into `s`.
 #[inline(always)]
 fn decode_columns<R: BitSource>(l: &Layout, data: &[u8], src: R, s: &mut [Sample]) -> bool {
-    fill_timestamps(l, data, src, s) && fill_values(l, data, src, s) && add_corrections(l, data, src, s)
+    // Variable-width timestamps and values (irregular scrapes of changing
+    // values): both columns in one loop, so that the two chains of
+    // dependent reads overlap.
+    let fused = match (l.cols[T].code, l.cols[V].code) {
+        _ if s.len() < 3 => None,
+        (Code::Two(a, b), Code::Two(c, d)) if a.max(b).max(c).max(d) <= 56 => Some(fill_both(l, data, src, TwoCode(a, b), TwoCode(c, d), s)),
+        (Code::Two(a, b), Code::Three(c, d)) if a.max(b) <= 56 && c.max(d) <= 55 => Some(fill_both(l, data, src, TwoCode(a, b), ThreeCode(c, d), s)),
+        (Code::Three(a, b), Code::Two(c, d)) if a.max(b) <= 55 && c.max(d) <= 56 => Some(fill_both(l, data, src, ThreeCode(a, b), TwoCode(c, d), s)),
+        (Code::Three(a, b), Code::Three(c, d)) if a.max(b).max(c).max(d) <= 55 => Some(fill_both(l, data, src, ThreeCode(a, b), ThreeCode(c, d), s)),
+        _ => None,
+    };
+    let filled = match fused {
+        Some(ok) => ok,
+        None => fill_timestamps(l, data, src, s) && fill_values(l, data, src, s),
+    };
+    filled && add_corrections(l, data, src, s)
+}
+
+/// Timestamps and values (before corrections) of at least three samples,
+/// both columns read in one loop: what [`fill_timestamps`] and
+/// [`fill_values`] compute, one after the other.
+fn fill_both<R: BitSource, TC: VarCode, VC: VarCode>(l: &Layout, data: &[u8], src: R, tc: TC, vc: VC, s: &mut [Sample]) -> bool {
+    let ends = if l.dod { fill_both_with::<R, TC, VC, true>(l, src, tc, vc, s) } else { fill_both_with::<R, TC, VC, false>(l, src, tc, vc, s) };
+    // The loop left each value's mantissa in its bits: scaled here, in a
+    // loop of its own without reads.
+    let p = POW10[(l.e.unsigned_abs() as usize).min(POW10.len() - 1)];
+    if l.e >= 0 {
+        s.iter_mut().for_each(|x| x.v = x.v.to_bits() as i64 as f64 * p);
+    } else {
+        s.iter_mut().for_each(|x| x.v = x.v.to_bits() as i64 as f64 / p);
+    }
+    l.cols[T].ends_at(ends[T], data) && l.cols[V].ends_at(ends[V], data)
+}
+
+/// The loop of [`fill_both`] for values coded as deltas (`DOD` false) or
+/// delta-of-deltas: timestamps, and mantissas in the values' bits. Returns
+/// where the two cursors ended.
+#[inline(always)]
+fn fill_both_with<R: BitSource, TC: VarCode, VC: VarCode, const DOD: bool>(l: &Layout, src: R, tc: TC, vc: VC, s: &mut [Sample]) -> [usize; 2] {
+    let (mut rt, mut rv) = (src, src);
+    rt.set_pos(l.cols[T].start);
+    rv.set_pos(l.cols[V].start);
+    let mantissa = |m: i64| f64::from_bits(m as u64);
+    let (mut t, mut d) = (l.t0.wrapping_add(l.t_delta), l.t_delta);
+    let (mut m, mut dm) = (l.m0, l.d1);
+    s[0] = Sample { t: l.t0, v: mantissa(m) };
+    m = m.wrapping_add(if DOD { dm } else { vc.read(&mut rv) });
+    s[1] = Sample { t, v: mantissa(m) };
+    for x in &mut s[2..] {
+        d = d.wrapping_add(tc.read(&mut rt));
+        t = t.wrapping_add(d);
+        let z = vc.read(&mut rv);
+        if DOD {
+            dm = dm.wrapping_add(z);
+            m = m.wrapping_add(dm);
+        } else {
+            m = m.wrapping_add(z);
+        }
+        *x = Sample { t, v: mantissa(m) };
+    }
+    [rt.pos(), rv.pos()]
 }
 
 fn fill_timestamps<R: BitSource>(l: &Layout, data: &[u8], mut r: R, s: &mut [Sample]) -> bool {
