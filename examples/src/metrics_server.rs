@@ -124,10 +124,6 @@ impl Queryable for MetricsStore {
     fn metadata(&self) -> Result<Vec<MetricMetadata>, StorageError> {
         Ok(self.metadata.read().map(|m| m.values().cloned().collect()).unwrap_or_default())
     }
-
-    fn parallel_queriers(&self) -> bool {
-        self.db.parallel_queriers()
-    }
 }
 
 impl ScrapeSink for MetricsStore {

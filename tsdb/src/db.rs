@@ -482,12 +482,6 @@ impl Queryable for Db {
         }
         Ok(Box::new(DbQuerier { inner: &self.inner, mint, maxt }))
     }
-
-    /// Queriers take the head's and the block list's locks only briefly
-    /// inside each call; series iterators own what they read.
-    fn parallel_queriers(&self) -> bool {
-        true
-    }
 }
 
 impl std::fmt::Debug for Inner {

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 /// each timestamp once (the value of the lowest-indexed iterator holding
 /// it).
 pub struct MergeIter<'a> {
-    iters: Vec<Box<dyn SampleIter + 'a>>,
+    iters: Vec<Box<dyn SampleIter + Send + 'a>>,
     peeked: Vec<Option<Sample>>,
     started: bool,
     /// Start timestamp of the sample last returned (from the iterator that
@@ -33,7 +33,7 @@ impl std::fmt::Debug for MergeIter<'_> {
 
 impl<'a> MergeIter<'a> {
     /// Merges `iters`.
-    pub fn new(iters: Vec<Box<dyn SampleIter + 'a>>) -> Self {
+    pub fn new(iters: Vec<Box<dyn SampleIter + Send + 'a>>) -> Self {
         let n = iters.len();
         let with_starts = iters.iter().any(|i| i.has_start_timestamps());
         MergeIter { iters, peeked: vec![None; n], started: false, cur_st: None, with_starts }

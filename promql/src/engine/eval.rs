@@ -330,13 +330,13 @@ impl<'o> Ctx<'o> {
             reader.hi = hi;
             reader.steps = (!info && thin.contains(&k)).then(|| (self.selector_time(vs, self.start), self.step, n_steps));
             let mut series = querier.select(&hints, &matchers)?;
-            let parts = if store.parallel_queriers() { self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1) } else { 1 };
+            let parts = self.opts.parallelism.clamp(1, 64).min(series.len() / PARALLEL_MIN_SERIES).max(1);
             // Per position in `series`: samples already read on another
             // thread (or on this one while the others worked).
             let mut done: Vec<Option<(Vec<Sample>, Vec<i64>)>> = Vec::new();
             if parts > 1 {
                 done.resize_with(series.len(), || None);
-                self.read_in_parallel(store, (mint, maxt), &hints, &matchers, &reader, &mut series, &mut done, parts)?;
+                self.read_in_parallel(&reader, &mut series, &mut done, parts)?;
             }
             let mut out = Vec::new();
             let mut stale = Vec::new();
@@ -372,63 +372,63 @@ impl<'o> Ctx<'o> {
         Ok(())
     }
 
-    /// Reads `series` split in `parts`: this thread reads the first part
-    /// while other threads each select again through a querier of their own
-    /// (series iterators need not be `Send`) and read a later part. Results
-    /// land in `done` by position; a series whose labels differ at its
-    /// position (the storage changed between the selections) is left for
-    /// the caller to read.
-    #[allow(clippy::too_many_arguments)]
-    fn read_in_parallel(
-        &self,
-        store: &dyn Queryable,
-        (mint, maxt): (i64, i64),
-        hints: &SelectHints,
-        matchers: &[model::Matcher],
-        reader: &SeriesReader,
-        series: &mut [model::Series<'_>],
-        done: &mut [Option<(Vec<Sample>, Vec<i64>)>],
-        parts: usize,
-    ) -> Result<(), EvalError> {
+    /// Reads `series` split in `parts` of consecutive positions: this
+    /// thread reads the first part while threads of the loading pool read
+    /// the others (series iterators are `Send`). Results land in `done` by
+    /// position; every part stops at the query's sample limit.
+    fn read_in_parallel(&self, reader: &SeriesReader, series: &mut [model::Series<'_>], done: &mut [Option<(Vec<Sample>, Vec<i64>)>], parts: usize) -> Result<(), EvalError> {
         let n = series.len();
         let budget = self.opts.max_samples;
-        let result = std::thread::scope(|sc| {
-            let handles: Vec<_> = (1..parts)
-                .map(|p| {
-                    let part = p * n / parts..(p + 1) * n / parts;
-                    (part.start, sc.spawn(move || reader.read_part(store, mint, maxt, hints, matchers, part, budget)))
-                })
-                .collect();
-            let mut err = None;
+        let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
+        let mut errors: Vec<Option<StorageError>> = (0..parts).map(|_| None).collect();
+        let read_part = |series: &mut [model::Series<'_>], done: &mut [Option<(Vec<Sample>, Vec<i64>)>], err: &mut Option<StorageError>| {
             let mut local = reader.like();
-            for (s, slot) in series.iter_mut().zip(done.iter_mut()).take(n / parts) {
+            let mut total = 0usize;
+            for (s, slot) in series.iter_mut().zip(done) {
                 match local.read(&mut *s.samples) {
-                    Ok((v, st)) => *slot = Some((v.to_vec(), st.to_vec())),
-                    Err(e) => {
-                        err = Some(e);
-                        break;
-                    }
-                }
-            }
-            for (start, h) in handles {
-                match h.join() {
-                    Ok(Ok(part)) => {
-                        for (j, (labels, v, st)) in part.into_iter().enumerate() {
-                            if series.get(start + j).is_some_and(|s| s.labels == labels) {
-                                done[start + j] = Some((v, st));
-                            }
+                    Ok((v, st)) => {
+                        total += v.len();
+                        if total > budget {
+                            *err = Some(StorageError::Limit("query processing would load too many samples into memory".into()));
+                            return;
                         }
+                        *slot = Some((v.to_vec(), st.to_vec()));
                     }
-                    Ok(Err(e)) => err = err.or(Some(e)),
-                    Err(_) => err = err.or(Some(StorageError::Unavailable("a query loading thread panicked".into()))),
+                    Err(e) => {
+                        *err = Some(e);
+                        return;
+                    }
                 }
             }
-            err.map_or(Ok(()), Err)
-        });
-        result.map_err(|e| match e {
-            StorageError::Limit(_) => EvalError::TooManySamples("query execution"),
-            e => EvalError::Storage(e),
-        })
+        };
+        let (mut series, mut done, mut errs) = (series, done, errors.as_mut_slice());
+        let mut split = Vec::with_capacity(parts);
+        for w in bounds.windows(2) {
+            let len = w[1] - w[0];
+            let (s, rest_s) = std::mem::take(&mut series).split_at_mut(len);
+            let (d, rest_d) = std::mem::take(&mut done).split_at_mut(len);
+            let (e, rest_e) = std::mem::take(&mut errs).split_at_mut(1);
+            (series, done, errs) = (rest_s, rest_d, rest_e);
+            split.push((s, d, &mut e[0]));
+        }
+        let mut split = split.into_iter();
+        let first = split.next();
+        match loading_pool() {
+            Some(pool) => pool.in_place_scope(|sc| {
+                for (s, d, e) in split {
+                    sc.spawn(move |_| read_part(s, d, e));
+                }
+                if let Some((s, d, e)) = first {
+                    read_part(s, d, e);
+                }
+            }),
+            None => first.into_iter().chain(split).for_each(|(s, d, e)| read_part(s, d, e)),
+        }
+        match errors.into_iter().flatten().next() {
+            None => Ok(()),
+            Some(StorageError::Limit(_)) => Err(EvalError::TooManySamples("query execution")),
+            Some(e) => Err(EvalError::Storage(e)),
+        }
     }
 
     fn vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<El>, EvalError> {
@@ -1168,15 +1168,27 @@ fn strip_parens(mut e: &Expr) -> &Expr {
     e
 }
 
-/// Fewest series per thread for which loading is split across threads:
-/// the other thread selects again and starts cold, which measured slower
-/// than one thread for 2,000 series and faster from about 3,000.
-///
-/// Measured through metrics-server (a thread started per query, woken from
-/// idle): 10,000 series load faster on two threads (40.7 against 46.0 ms
-/// for `count by (__name__)`), but 1,000-2,000 series read only at the
-/// steps did not — faster in process, yet a slower median in the server.
-const PARALLEL_MIN_SERIES: usize = 1500;
+/// Fewest series per thread for which loading is split across threads.
+/// Threads of the pool read series the query already selected, so the
+/// split costs a wake-up and a copy of each part's samples; in process,
+/// 1,000 series read only at the steps (`avg by (job, kind)
+/// (node_memory_bytes)` of the benchmark) loaded in 2.8-3.2 ms on two
+/// threads against 4.0 ms on one, while 400-600 series of a `rate` or
+/// `max_over_time` gained nothing measurable.
+const PARALLEL_MIN_SERIES: usize = 500;
+
+/// The threads that read later parts of large selections: a pool of its
+/// own, one thread fewer than the machine has, so that the engine neither
+/// depends on nor crowds an embedder's global rayon pool. `None` when its threads could not be started (loading then stays on the
+/// calling thread).
+fn loading_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(2, 64) - 1);
+        rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("promql-load-{i}")).build().ok()
+    })
+    .as_ref()
+}
 
 /// Reads the samples one selector needs from series iterators.
 #[derive(Default)]
@@ -1196,10 +1208,6 @@ struct SeriesReader {
     st_scratch: Vec<i64>,
     kept_st: Vec<i64>,
 }
-
-/// A series read on another thread: labels, samples, start timestamps
-/// (aligned with the samples, empty when the series has none).
-type ReadSeries = (Labels, Vec<Sample>, Vec<i64>);
 
 impl SeriesReader {
     /// A reader with the same settings and empty buffers.
@@ -1252,36 +1260,6 @@ impl SeriesReader {
             }
             None => Ok((&self.scratch, &self.st_scratch)),
         }
-    }
-
-    /// On another thread: selects again through a querier of its own and
-    /// reads the series at positions `part` of the selection.
-    #[allow(clippy::too_many_arguments)]
-    fn read_part(
-        &self,
-        store: &dyn Queryable,
-        mint: i64,
-        maxt: i64,
-        hints: &SelectHints,
-        matchers: &[model::Matcher],
-        part: std::ops::Range<usize>,
-        budget: usize,
-    ) -> Result<Vec<ReadSeries>, StorageError> {
-        let querier = store.querier(mint, maxt)?;
-        let mut local = self.like();
-        let mut out = Vec::with_capacity(part.len());
-        let mut total = 0usize;
-        for s in querier.select(hints, matchers)?.into_iter().skip(part.start).take(part.len()) {
-            let mut s = s;
-            let (v, st) = local.read(&mut *s.samples)?;
-            let (v, st) = (v.to_vec(), st.to_vec());
-            total += v.len();
-            if total > budget {
-                return Err(StorageError::Limit("query processing would load too many samples into memory".into()));
-            }
-            out.push((s.labels, v, st));
-        }
-        Ok(out)
     }
 }
 
@@ -1710,20 +1688,6 @@ mod tests {
         }
     }
 
-    /// A `MemStore` that allows parallel queriers (safe here: nothing
-    /// writes while the test queries).
-    struct Parallel(model::mem::MemStore);
-
-    impl Queryable for Parallel {
-        fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn model::Querier + '_>, StorageError> {
-            self.0.querier(mint, maxt)
-        }
-
-        fn parallel_queriers(&self) -> bool {
-            true
-        }
-    }
-
     /// Loading split across threads gives exactly the single-threaded
     /// results, for step-only selectors, range selectors and subqueries.
     #[test]
@@ -1738,7 +1702,6 @@ mod tests {
                 store.append(&l, t, v);
             }
         }
-        let store = Parallel(store);
         let one = super::super::Engine::new(EngineOptions { parallelism: 1, ..EngineOptions::default() });
         let three = super::super::Engine::new(EngineOptions { parallelism: 3, ..EngineOptions::default() });
         for q in [
@@ -1748,7 +1711,7 @@ mod tests {
             "m_total offset 1m > 50",
             "timestamp(m_total)",
         ] {
-            let a = one.range_query(&store.0, q, 60_000, 600_000, 45_000).unwrap();
+            let a = one.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
             let b = three.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
             let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else { panic!("{q}: not matrices") };
             assert!(!a.is_empty(), "{q}");
@@ -1779,11 +1742,10 @@ mod tests {
                 store.append_with_start(&l, t, (k * (i % 7 + 1)) as f64, st);
             }
         }
-        let store = Parallel(store);
         let one = super::super::Engine::new(EngineOptions { parallelism: 1, ..EngineOptions::default() });
         let three = super::super::Engine::new(EngineOptions { parallelism: 3, ..EngineOptions::default() });
         for q in ["sum by (a) (start_timestamp(c_total))", "sum by (a) (resets(c_total[2m]))", "sum by (a) (increase(c_total[2m]))"] {
-            let a = one.range_query(&store.0, q, 60_000, 600_000, 45_000).unwrap();
+            let a = one.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
             let b = three.range_query(&store, q, 60_000, 600_000, 45_000).unwrap();
             let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else { panic!("{q}: not matrices") };
             assert_eq!(a.len(), 5, "{q}");

@@ -14,8 +14,8 @@
 //!   `min`/`max`/`group` over them (or over a comparison of them with a
 //!   number) fold table rows without building intermediate vectors;
 //! - large selections are read on several threads
-//!   ([`EngineOptions::parallelism`]) when the storage allows it
-//!   ([`model::Queryable::parallel_queriers`]).
+//!   ([`EngineOptions::parallelism`]): the selected series' iterators are
+//!   `Send`, so parts of them go to a small pool of loading threads.
 
 mod aggregate;
 mod binary;

@@ -207,7 +207,7 @@ impl<I: SampleIter> SampleIter for StartIter<I> {
     }
 }
 
-impl SampleIter for Box<dyn SampleIter + '_> {
+impl SampleIter for Box<dyn SampleIter + Send + '_> {
     fn next(&mut self) -> Result<Option<Sample>, StorageError> {
         (**self).next()
     }
@@ -309,8 +309,9 @@ impl SampleIter for VecIter {
 pub struct Series<'a> {
     /// The series' labels (including `__name__`).
     pub labels: Labels,
-    /// Its samples within the querier's range.
-    pub samples: Box<dyn SampleIter + 'a>,
+    /// Its samples within the querier's range. `Send`, so that a query
+    /// engine can read the series of one selection on several threads.
+    pub samples: Box<dyn SampleIter + Send + 'a>,
 }
 
 impl fmt::Debug for Series<'_> {
@@ -389,15 +390,6 @@ pub trait Queryable: Send + Sync {
     /// an empty list.
     fn metadata(&self) -> Result<Vec<MetricMetadata>, StorageError> {
         Ok(Vec::new())
-    }
-
-    /// Whether queriers may be opened from several threads at once while
-    /// one is already open and writers are running: true when a querier
-    /// holds no lock for its lifetime. Query engines read large selections
-    /// on several threads only then (otherwise a second querier could wait
-    /// for a writer that waits for the first). Default: false.
-    fn parallel_queriers(&self) -> bool {
-        false
     }
 }
 

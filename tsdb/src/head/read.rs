@@ -11,7 +11,7 @@ use model::{
 use std::collections::BTreeSet;
 
 /// A series' labels and an iterator over its selected samples.
-pub(crate) type SeriesSamples = (Labels, Box<dyn SampleIter>);
+pub(crate) type SeriesSamples = (Labels, Box<dyn SampleIter + Send>);
 
 /// Where one chunk of a selected series comes from.
 #[derive(Debug)]
@@ -160,13 +160,13 @@ impl Head {
             return Ok(None);
         }
         let it = ChunksIter { chunks, next_chunk: 0, buf: Vec::new(), pos: 0, mint, maxt, failed: false };
-        let it: Box<dyn SampleIter> = if ooo.is_empty() {
+        let it: Box<dyn SampleIter + Send> = if ooo.is_empty() {
             Box::new(it)
         } else {
             Box::new(MergeIter::new(vec![Box::new(it), Box::new(VecIter::new(ooo.to_vec()))]))
         };
         let starts = s.starts_in(mint, maxt);
-        let it: Box<dyn SampleIter> =
+        let it: Box<dyn SampleIter + Send> =
             if starts.is_empty() { it } else { Box::new(StartIter::new(it, starts.to_vec())) };
         Ok(Some((s.labels.clone(), it)))
     }
