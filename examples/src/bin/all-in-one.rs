@@ -55,6 +55,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    examples::alloc::tune();
     let args = Args::parse();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let interval = scrape::config::parse_duration(&args.scrape_interval)

@@ -53,6 +53,7 @@ fn duration(flag: &str, v: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 fn main() -> anyhow::Result<()> {
+    examples::alloc::tune();
     let args = Args::parse();
     let max_age = duration("reject-old-samples-max-age", &args.reject_old_samples_max_age)?;
     let retention = duration("retention-period", &args.retention_period)?;

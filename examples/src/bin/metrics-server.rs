@@ -73,6 +73,7 @@ impl ScrapeSink for Fanout {
 }
 
 fn main() -> anyhow::Result<()> {
+    examples::alloc::tune();
     let args = Args::parse();
     let retention = scrape::config::parse_duration(&args.retention_time)
         .with_context(|| format!("invalid --retention-time {:?}", args.retention_time))?;
