@@ -106,6 +106,11 @@ fn addr(l: &Labels) -> usize {
 }
 
 pub(crate) fn eval(ctx: &mut Ctx, op: BinaryOp, lhs: &Expr, rhs: &Expr, m: &BinModifier, span: Span, t: i64) -> Result<Val, EvalError> {
+    if !op.is_set() {
+        if let Some(out) = ctx.binary_from_tables(op, lhs, rhs, m, t)? {
+            return Ok(Val::Vector(out));
+        }
+    }
     let lv = ctx.eval(lhs, t)?;
     let rv = ctx.eval(rhs, t)?;
     let arith = !op.is_comparison() && !op.is_set();
@@ -275,4 +280,86 @@ fn vector_vector(c: &mut MatchCache, op: BinaryOp, lhs: Vec<El>, rhs: Vec<El>, m
         }
     }
     Ok(out)
+}
+
+/// The series pairs a binary operation between two step tables matches
+/// (see [`Ctx::binary_from_tables`]), worked out once per query from the
+/// loaded series: per series of the "many" side (the left one unless
+/// `group_right`), the matching series of the other side and the result's
+/// labels. Built only when no step can fail or differ from the general
+/// path: signatures unique on the "one" side (and on both for one-to-one),
+/// result label sets unique, and no `fill` modifiers.
+pub(crate) struct TableMatch {
+    swap: bool,
+    pairs: Vec<Option<(u32, Labels)>>,
+    /// Per "one"-side series: the step it was last seen at, and its value
+    /// there.
+    seen: Vec<u64>,
+    values: Vec<f64>,
+    step: u64,
+}
+
+impl TableMatch {
+    pub(crate) fn new(m: &BinModifier, lhs: &[(Labels, std::rc::Rc<[model::Sample]>)], rhs: &[(Labels, std::rc::Rc<[model::Sample]>)]) -> Option<TableMatch> {
+        let matching = &m.matching;
+        if m.fill_left.is_some() || m.fill_right.is_some() {
+            return None;
+        }
+        let swap = matching.card == Cardinality::OneToMany;
+        let (many, one) = if swap { (rhs, lhs) } else { (lhs, rhs) };
+        let mut one_sigs: HashMap<Labels, u32> = HashMap::with_capacity(one.len());
+        for (j, (l, _)) in one.iter().enumerate() {
+            if one_sigs.insert(signature(matching, l), u32::try_from(j).ok()?).is_some() {
+                return None;
+            }
+        }
+        let mut pairs = Vec::with_capacity(many.len());
+        let mut matched: HashSet<Labels> = HashSet::new();
+        let mut produced: HashSet<(Labels, Labels)> = HashSet::new();
+        for (l, _) in many {
+            let sig = signature(matching, l);
+            let Some(&j) = one_sigs.get(&sig) else {
+                pairs.push(None);
+                continue;
+            };
+            let labels = result_labels(matching, l, Some(&one[j as usize].0));
+            let unique = if matching.card == Cardinality::OneToOne { matched.insert(sig) } else { produced.insert((sig, labels.clone())) };
+            if !unique {
+                return None;
+            }
+            pairs.push(Some((j, labels)));
+        }
+        Some(TableMatch { swap, pairs, seen: vec![0; one.len()], values: vec![0.0; one.len()], step: 0 })
+    }
+
+    /// The result at one step from the two tables' rows (and whether their
+    /// elements drop `__name__`), as `vector_vector` computes it.
+    pub(crate) fn step(&mut self, op: BinaryOp, m: &BinModifier, lhs: (&[(u32, f64, i64)], bool), rhs: (&[(u32, f64, i64)], bool)) -> Vec<El> {
+        let ((many, many_drop), (one, _)) = if self.swap { (rhs, lhs) } else { (lhs, rhs) };
+        self.step += 1;
+        for &(j, v, _) in one {
+            self.seen[j as usize] = self.step;
+            self.values[j as usize] = v;
+        }
+        let arith = !op.is_comparison() && !op.is_set();
+        let drop_name = many_drop || arith || m.return_bool;
+        let mut out = Vec::with_capacity(many.len());
+        for &(i, v, src_t) in many {
+            let Some(Some((j, labels))) = self.pairs.get(i as usize) else { continue };
+            if self.seen[*j as usize] != self.step {
+                continue;
+            }
+            let one_v = self.values[*j as usize];
+            let (l, r) = if self.swap { (one_v, v) } else { (v, one_v) };
+            let (mut val, mut keep) = scalar_op(op, l, r);
+            if m.return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            if keep {
+                out.push(El { labels: labels.clone(), v: val, drop_name, src_t });
+            }
+        }
+        out
+    }
 }

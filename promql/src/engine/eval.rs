@@ -143,6 +143,9 @@ pub(crate) struct Ctx<'o> {
     pub counter_names: AddrMap<(Labels, Option<String>)>,
     /// Match signatures per binary operation (see [`binary::MatchCache`]).
     pub match_cache: HashMap<usize, binary::MatchCache>,
+    /// Per binary operation between two step tables: the series pairs it
+    /// matches, worked out once (`None`: the general path decides).
+    table_matches: HashMap<usize, Option<binary::TableMatch>>,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -644,6 +647,32 @@ impl<'o> Ctx<'o> {
         let drop_name = table.drop_name && !member.is_empty();
         self.table_used(k, j)?;
         Ok(Some((keys, member, drop_name)))
+    }
+
+    /// `lhs <op> rhs` at step `t` of a range query when both sides have
+    /// step tables (see [`Self::table_row`]): the elements
+    /// [`binary::eval`] would give, from series pairs matched once for the
+    /// whole query instead of at every step. `None` when a side has no
+    /// table or the matching may fail at some step (then the general path
+    /// runs and reports it).
+    pub(crate) fn binary_from_tables(&mut self, op: crate::ast::BinaryOp, lhs: &Expr, rhs: &Expr, m: &crate::ast::BinModifier, t: i64) -> Result<Option<Vec<El>>, EvalError> {
+        let (Some((kl, jl)), Some((kr, jr))) = (self.table_row(strip_parens(lhs), t), self.table_row(strip_parens(rhs), t)) else { return Ok(None) };
+        let node = lhs as *const Expr as usize;
+        if !self.table_matches.contains_key(&node) {
+            let plan = match (self.step_tables.get(&kl), self.step_tables.get(&kr)) {
+                (Some(Some(a)), Some(Some(b))) => match (self.data.get(&a.src), self.data.get(&b.src)) {
+                    (Some(l), Some(r)) => binary::TableMatch::new(m, l, r),
+                    _ => None,
+                },
+                _ => None,
+            };
+            self.table_matches.insert(node, plan);
+        }
+        let (Some(Some(plan)), Some(Some(lt)), Some(Some(rt))) = (self.table_matches.get_mut(&node), self.step_tables.get(&kl), self.step_tables.get(&kr)) else { return Ok(None) };
+        let out = plan.step(op, m, (&lt.rows[jl], lt.drop_name), (&rt.rows[jr], rt.drop_name));
+        self.table_used(kl, jl)?;
+        self.table_used(kr, jr)?;
+        Ok(Some(out))
     }
 
     /// A window function of a matrix selector (`rate(x[5m])`, see
@@ -1434,6 +1463,7 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
         step_tables: HashMap::new(),
         counter_names: AddrMap::default(),
         match_cache: HashMap::new(),
+        table_matches: HashMap::new(),
     };
     ctx.load(store, expr)?;
     let span = expr.span();
@@ -1819,6 +1849,14 @@ mod tests {
                 "count by (a) (g > 500)",
                 "sum by (a) ((g) <= 200)",
                 "count by (a) (rate(m_total[2m]) != 0)",
+                // Matched once per query from the step tables.
+                "g / ignoring (x) m_total",
+                "g > on (a, i) m_total",
+                "g == bool ignoring (x) m_total",
+                "m_total - on (i) group_left (a) g",
+                "g + on (a, i) group_right m_total",
+                "rate(m_total[2m]) / on (a, i) g",
+                "(g) * on (i) (m_total offset 1m)",
             ] {
                 check_steps_match_instant(&store, q, start, end, step)?;
             }
