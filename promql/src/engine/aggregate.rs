@@ -208,6 +208,11 @@ pub(crate) fn eval(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, param: Option<&E
             return Ok(Val::Vector(out));
         }
     }
+    if let (AggregateOp::Topk | AggregateOp::Bottomk, Some(Val::Scalar(k))) = (op, &pval) {
+        if let Some(out) = k_over_step_table(ctx, op, *k, expr, g, t)? {
+            return Ok(Val::Vector(out));
+        }
+    }
     let Val::Vector(input) = ctx.eval(expr, t)? else {
         return Err(EvalError::rt("expected instant vector in aggregation", span));
     };
@@ -467,18 +472,74 @@ fn group_means(member: &[(usize, f64)], groups: usize) -> Vec<f64> {
 /// selection by (value, position) — which is what stability means — then
 /// a sort of the `k` kept.
 fn first_k_stable(els: &mut Vec<El>, k: usize, cmp: fn(f64, f64) -> std::cmp::Ordering) {
-    if k >= els.len() {
-        els.sort_by(|a, b| cmp(a.v, b.v));
-        return;
-    }
     let mut keyed: Vec<(f64, usize)> = els.iter().enumerate().map(|(i, el)| (el.v, i)).collect();
-    let by = |a: &(f64, usize), b: &(f64, usize)| cmp(a.0, b.0).then(a.1.cmp(&b.1));
-    // k >= 1 (callers return early for k < 1) and k < len.
-    keyed.select_nth_unstable_by(k - 1, by);
-    keyed.truncate(k);
-    keyed.sort_unstable_by(by);
+    first_k_keyed(&mut keyed, k, cmp);
     let mut taken: Vec<Option<El>> = std::mem::take(els).into_iter().map(Some).collect();
     els.extend(keyed.into_iter().filter_map(|(_, i)| taken[i].take()));
+}
+
+/// Reduces `keyed` (value, position) to the first `k >= 1` by `cmp`, ties
+/// in position order, sorted: a stable sort's first `k`, by selection.
+fn first_k_keyed(keyed: &mut Vec<(f64, usize)>, k: usize, cmp: fn(f64, f64) -> std::cmp::Ordering) {
+    let by = |a: &(f64, usize), b: &(f64, usize)| cmp(a.0, b.0).then(a.1.cmp(&b.1));
+    if k < keyed.len() {
+        keyed.select_nth_unstable_by(k - 1, by);
+        keyed.truncate(k);
+    }
+    keyed.sort_unstable_by(by);
+}
+
+/// A step's members for ranking: per group, (value, member position), and
+/// the members (series, value, sample time) in series order.
+#[derive(Default)]
+struct Ranked {
+    groups: Vec<Vec<(f64, usize)>>,
+    members: Vec<(u32, f64, i64)>,
+}
+
+impl crate::engine::eval::MemberSink for Ranked {
+    fn reserve(&mut self, n: usize) {
+        self.members.reserve(n);
+    }
+
+    fn push(&mut self, slot: usize, m: crate::engine::eval::StepMember) {
+        if self.groups.len() <= slot {
+            self.groups.resize_with(slot + 1, Vec::new);
+        }
+        self.groups[slot].push((m.v, self.members.len()));
+        self.members.push((m.series, m.v, m.src_t));
+    }
+}
+
+/// `topk`/`bottomk` directly over a step table (see
+/// [`Ctx::step_members`]): per group the members' values are ranked and
+/// only the `k` kept become elements, instead of every member at every
+/// step. `None` when `expr` has no table or `k` is not a plain count (the
+/// general path then reports or handles it).
+fn k_over_step_table(ctx: &mut Ctx, op: AggregateOp, k: f64, expr: &Expr, g: &Grouping, t: i64) -> Result<Option<Vec<El>>, EvalError> {
+    if !(k >= 1.0) {
+        return Ok(None);
+    }
+    let k = if k >= 9.2e18 { usize::MAX } else { k as usize };
+    let mut inner = expr;
+    while let Expr::Paren { expr, .. } = inner {
+        inner = expr;
+    }
+    let mut ranked = Ranked::default();
+    let found = ctx.step_members(inner, expr as *const Expr as usize, g, t, &mut ranked)?;
+    let Some((_, drop_name, src)) = found else { return Ok(None) };
+    let cmp = if op == AggregateOp::Topk { cmp_desc } else { cmp_asc_nan_last };
+    let mut out = Vec::new();
+    for mut keyed in ranked.groups {
+        first_k_keyed(&mut keyed, k, cmp);
+        for (_, i) in keyed {
+            let (series, v, src_t) = ranked.members[i];
+            if let Some(labels) = ctx.loaded_labels(src, series) {
+                out.push(El { labels: labels.clone(), v, drop_name, src_t });
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Descending order with NaN last.

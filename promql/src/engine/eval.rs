@@ -148,6 +148,34 @@ pub(crate) struct Ctx<'o> {
     table_matches: HashMap<usize, Option<binary::TableMatch>>,
 }
 
+/// A series' element in a step table row (see [`Ctx::step_members`]).
+pub(crate) struct StepMember {
+    /// The series' position among its selector's loaded series (see
+    /// [`Ctx::loaded_labels`]).
+    pub series: u32,
+    pub v: f64,
+    /// Timestamp of the underlying raw sample.
+    pub src_t: i64,
+}
+
+/// Receives the members of a step's groups (see [`Ctx::step_members`]).
+pub(crate) trait MemberSink {
+    /// Called first with the most members that will come.
+    fn reserve(&mut self, n: usize);
+    fn push(&mut self, slot: usize, m: StepMember);
+}
+
+/// (group position, value) pairs.
+impl MemberSink for Vec<(usize, f64)> {
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+
+    fn push(&mut self, slot: usize, m: StepMember) {
+        Vec::push(self, (slot, m.v));
+    }
+}
+
 fn key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
 }
@@ -613,6 +641,19 @@ impl<'o> Ctx<'o> {
     /// table (see [`Self::table_row`]).
     #[allow(clippy::type_complexity)]
     pub(crate) fn step_groups(&mut self, e: &Expr, gkey: usize, g: &crate::ast::Grouping, t: i64) -> Result<Option<(Vec<Labels>, Vec<(usize, f64)>, bool)>, EvalError> {
+        let mut member: Vec<(usize, f64)> = Vec::new();
+        let Some((keys, drop_name, _)) = self.step_members(e, gkey, g, t, &mut member)? else { return Ok(None) };
+        let drop_name = drop_name && !member.is_empty();
+        Ok(Some((keys, member, drop_name)))
+    }
+
+    /// Like [`Self::step_groups`], but hands `sink` every member's group
+    /// position and [`StepMember`] (series, value, sample time) in series
+    /// order, and returns the groups, whether members drop
+    /// `__name__`, and the key of the selector whose loaded series the
+    /// members are (see [`Self::loaded_labels`]).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn step_members(&mut self, e: &Expr, gkey: usize, g: &crate::ast::Grouping, t: i64, sink: &mut impl MemberSink) -> Result<Option<(Vec<Labels>, bool, usize)>, EvalError> {
         // `x > 5` (a comparison with a number, without `bool`) keeps the
         // elements of `x` it holds for, unchanged.
         let (src, filter) = match e {
@@ -630,8 +671,8 @@ impl<'o> Ctx<'o> {
         let ids = self.series_groups.entry(gkey).or_insert_with(|| data.iter().map(|(l, _)| cache.group_of(g, l)).collect());
         let mut slot = vec![usize::MAX; cache.keys.len()];
         let mut keys = Vec::new();
-        let mut member = Vec::with_capacity(row.len());
-        for &(i, v, _) in row {
+        sink.reserve(row.len());
+        for &(i, v, src_t) in row {
             if let Some((op, s)) = filter {
                 if !binary::scalar_op(op, v, s).1 {
                     continue;
@@ -642,11 +683,16 @@ impl<'o> Ctx<'o> {
                 slot[id] = keys.len();
                 keys.push(cache.keys[id].clone());
             }
-            member.push((slot[id], v));
+            sink.push(slot[id], StepMember { series: i, v, src_t });
         }
-        let drop_name = table.drop_name && !member.is_empty();
+        let (drop_name, src) = (table.drop_name, table.src);
         self.table_used(k, j)?;
-        Ok(Some((keys, member, drop_name)))
+        Ok(Some((keys, drop_name, src)))
+    }
+
+    /// The labels of loaded series `i` of the selector with key `src`.
+    pub(crate) fn loaded_labels(&self, src: usize, i: u32) -> Option<&Labels> {
+        self.data.get(&src)?.get(i as usize).map(|(l, _)| l)
     }
 
     /// `lhs <op> rhs` at step `t` of a range query when both sides have
@@ -1857,6 +1903,11 @@ mod tests {
                 "g + on (a, i) group_right m_total",
                 "rate(m_total[2m]) / on (a, i) g",
                 "(g) * on (i) (m_total offset 1m)",
+                // Ranked straight from the step tables.
+                "topk(2, g)",
+                "bottomk by (a) (1, rate(m_total[2m]))",
+                "topk by (a) (3, g > 100)",
+                "bottomk(1e20, avg_over_time(g[1m]))",
             ] {
                 check_steps_match_instant(&store, q, start, end, step)?;
             }
