@@ -549,6 +549,17 @@ trait VarCode: Copy {
     fn read<R: BitSource>(self, r: &mut R) -> i64;
 }
 
+/// [`Code::Fixed`] with a width of at most 56.
+#[derive(Clone, Copy)]
+struct FixedCode(u32);
+
+impl VarCode for FixedCode {
+    #[inline(always)]
+    fn read<R: BitSource>(self, r: &mut R) -> i64 {
+        unzigzag(r.short(self.0))
+    }
+}
+
 /// [`Code::Two`] with both widths at most 56.
 #[derive(Clone, Copy)]
 struct TwoCode(u32, u32);
@@ -592,7 +603,7 @@ fn for_each_value<R: BitSource, S>(code: Code, r: &mut R, items: &mut [S], mut f
         Code::Zero => items.iter_mut().for_each(|x| f(x, 0)),
         Code::Fixed(a) if a <= 56 => {
             for x in items {
-                f(x, unzigzag(r.short(a)));
+                f(x, FixedCode(a).read(r));
             }
         }
         Code::Two(a, b) if a.max(b) <= 56 => {
@@ -653,15 +664,18 @@ fn decode_fresh(it: &DecColIter<'_>, out: &mut Vec<Sample>, scratch: &mut Vec<u8
 /// Decodes the three columns of `l` from `src` (a copy of `data`) into `s`.
 #[inline(always)]
 fn decode_columns<R: BitSource>(l: &Layout, data: &[u8], src: R, s: &mut [Sample]) -> bool {
-    // Variable-width timestamps and values (irregular scrapes of changing
-    // values): both columns in one loop, so that the two chains of
-    // dependent reads overlap.
+    // Variable-width timestamps and variable- or fixed-width values
+    // (irregular scrapes of changing values): both columns in one loop, so
+    // that the two chains of dependent reads overlap.
     let fused = match (l.cols[T].code, l.cols[V].code) {
         _ if s.len() < 3 => None,
         (Code::Two(a, b), Code::Two(c, d)) if a.max(b).max(c).max(d) <= 56 => Some(fill_both(l, data, src, TwoCode(a, b), TwoCode(c, d), s)),
         (Code::Two(a, b), Code::Three(c, d)) if a.max(b) <= 56 && c.max(d) <= 55 => Some(fill_both(l, data, src, TwoCode(a, b), ThreeCode(c, d), s)),
         (Code::Three(a, b), Code::Two(c, d)) if a.max(b) <= 55 && c.max(d) <= 56 => Some(fill_both(l, data, src, ThreeCode(a, b), TwoCode(c, d), s)),
         (Code::Three(a, b), Code::Three(c, d)) if a.max(b).max(c).max(d) <= 55 => Some(fill_both(l, data, src, ThreeCode(a, b), ThreeCode(c, d), s)),
+        // Jittered timestamps of a steadily growing counter.
+        (Code::Two(a, b), Code::Fixed(c)) if a.max(b).max(c) <= 56 => Some(fill_both(l, data, src, TwoCode(a, b), FixedCode(c), s)),
+        (Code::Three(a, b), Code::Fixed(c)) if a.max(b) <= 55 && c <= 56 => Some(fill_both(l, data, src, ThreeCode(a, b), FixedCode(c), s)),
         _ => None,
     };
     let filled = match fused {
