@@ -492,7 +492,7 @@ impl<'o> Ctx<'o> {
     /// Builds the [`StepTable`] of a selector for the steps of this range
     /// query; `None` for instant queries, pinned (`@`) selectors, and when
     /// the table would be too large.
-    fn build_step_table(&self, vs: &VectorSelector) -> Option<StepTable> {
+    fn build_step_table(&self, vs: &VectorSelector, sink: &mut impl TableSink) -> Option<StepTable> {
         if self.step <= 0 || vs.at.is_some() {
             return None;
         }
@@ -503,11 +503,11 @@ impl<'o> Ctx<'o> {
         }
         let base = self.selector_time(vs, self.start);
         let lookback = self.lookback;
-        let mut rows: Vec<Vec<(u32, f64, i64)>> = (0..n).map(|_| Vec::with_capacity(data.len())).collect();
+        sink.start(n, data.len());
         for (i, (_, samples)) in data.iter().enumerate() {
             // One pass over the series for all steps.
             let mut idx = 0;
-            for (j, row) in rows.iter_mut().enumerate() {
+            for j in 0..n {
                 let ts = base + j as i64 * self.step;
                 while idx < samples.len() && samples[idx].t <= ts {
                     idx += 1;
@@ -520,10 +520,10 @@ impl<'o> Ctx<'o> {
                     continue;
                 }
                 // data.len() <= STEP_TABLE_MAX, so i fits.
-                row.push((i as u32, s.v, s.t));
+                sink.put(j, i as u32, s.v, s.t);
             }
         }
-        Some(StepTable { base, step: self.step, rows, src: key(vs), drop_name: false, counts: None, notes: Vec::new(), note_span: vs.span })
+        Some(StepTable { base, step: self.step, rows: Vec::new(), src: key(vs), drop_name: false, counts: None, notes: Vec::new(), note_span: vs.span })
     }
 
     /// The step table answering `e` at time `t` of a range query, built on
@@ -542,11 +542,12 @@ impl<'o> Ctx<'o> {
             _ => return None,
         };
         if !self.step_tables.contains_key(&k) {
+            let mut rows: Vec<Vec<(u32, f64, i64)>> = Vec::new();
             let table = match e {
-                Expr::Vector(vs) => self.build_step_table(vs),
-                _ => self.build_call_table(e),
+                Expr::Vector(vs) => self.build_step_table(vs, &mut rows),
+                _ => self.build_call_table(e, &mut rows),
             };
-            self.step_tables.insert(k, table);
+            self.step_tables.insert(k, table.map(|t| StepTable { rows, ..t }));
         }
         let j = self.step_tables.get(&k)?.as_ref()?.index(ts)?;
         Some((k, j))
@@ -572,8 +573,14 @@ impl<'o> Ctx<'o> {
     fn table_used(&mut self, k: usize, j: usize) -> Result<(), EvalError> {
         let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(()) };
         let (n, notes, span) = (table.count(j), table.notes.clone(), table.note_span);
+        self.note_and_count(&notes, span, n)
+    }
+
+    /// Raises a table's notes and counts `n` samples read from it against
+    /// the query's limits.
+    fn note_and_count(&mut self, notes: &[String], span: Span, n: usize) -> Result<(), EvalError> {
         for note in notes {
-            self.info(note, span);
+            self.info(note.clone(), span);
         }
         self.check_limits(n, "query execution")
     }
@@ -585,35 +592,36 @@ impl<'o> Ctx<'o> {
     /// table, or when dropping names makes two series' label sets equal
     /// (the step-by-step path then merges them or reports the collision).
     fn matrix_from_table(&mut self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Option<Vec<MatrixSeries>>, EvalError> {
-        let e = strip_parens(expr);
-        let Some((k, first)) = self.table_row(e, start) else { return Ok(None) };
-        let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(None) };
-        let Some(data) = self.data.get(&table.src) else { return Ok(None) };
-        let n = usize::try_from((end - start) / step).unwrap_or(0) + 1;
-        if first != 0 || table.rows.len() != n {
+        if self.step <= 0 || (start, end, step) != (self.start, self.end, self.step) {
             return Ok(None);
         }
-        let drop_name = table.drop_name;
-        let mut counts = vec![0usize; data.len()];
-        let mut total = 0usize;
-        for row in &table.rows {
-            total += row.len();
-            for &(i, _, _) in row {
-                counts[i as usize] += 1;
-            }
+        let e = strip_parens(expr);
+        // Built straight into per-series points: a table of rows would be
+        // written step-major and read back series by series.
+        let mut sink = SeriesPoints { t0: start, step, points: Vec::new(), per_step: Vec::new() };
+        let table = match e {
+            Expr::Vector(vs) if !vs.smoothed => self.build_step_table(vs, &mut sink),
+            Expr::Call { .. } if self.opts.delayed_name_removal && self.step_calls.contains(&(e as *const Expr as usize)) => self.build_call_table(e, &mut sink),
+            _ => None,
+        };
+        let Some(table) = table else { return Ok(None) };
+        let Some(data) = self.data.get(&table.src) else { return Ok(None) };
+        let n = usize::try_from((end - start) / step).unwrap_or(0) + 1;
+        // The table's first step must be the query's first.
+        let first = match e {
+            Expr::Vector(vs) => self.selector_time(vs, start),
+            _ => start,
+        };
+        if first != table.base || table.step != step || sink.per_step.len() != n {
+            return Ok(None);
         }
-        let mut points: Vec<Vec<Sample>> = counts.into_iter().map(Vec::with_capacity).collect();
-        for (j, row) in table.rows.iter().enumerate() {
-            let t = start + j as i64 * step;
-            for &(i, v, _) in row {
-                points[i as usize].push(Sample::new(t, v));
-            }
-        }
+        let total: usize = sink.per_step.iter().sum();
         if total > self.opts.max_samples {
             return Err(EvalError::TooManySamples("range query result"));
         }
+        let drop_name = table.drop_name;
         let mut out = Vec::new();
-        for (pts, (labels, _)) in points.into_iter().zip(data) {
+        for (pts, (labels, _)) in sink.points.into_iter().zip(data) {
             if pts.is_empty() {
                 continue;
             }
@@ -629,7 +637,8 @@ impl<'o> Ctx<'o> {
         // raises and checks them.
         for j in 0..n {
             self.samples = 0;
-            self.table_used(k, j)?;
+            let count = table.counts.as_ref().map_or(sink.per_step[j], |c| c.get(j).copied().unwrap_or(0));
+            self.note_and_count(&table.notes, table.note_span, count)?;
         }
         Ok(Some(out))
     }
@@ -725,7 +734,7 @@ impl<'o> Ctx<'o> {
     /// [`functions::WindowFn`]) at every step, series by series: each
     /// window is found by moving two cursors forward, instead of slicing
     /// every series at every step.
-    fn build_call_table(&self, e: &Expr) -> Option<StepTable> {
+    fn build_call_table(&self, e: &Expr, sink: &mut impl TableSink) -> Option<StepTable> {
         let Expr::Call { func, args, .. } = e else { return None };
         let wf = functions::WindowFn::from_name(func)?;
         let Some(Expr::Matrix { selector, range, .. }) = args.first() else { return None };
@@ -743,7 +752,7 @@ impl<'o> Ctx<'o> {
         let r = self.dur_ms(range);
         let base = self.selector_time(selector, self.start);
         let stale = self.has_stale.get(&k);
-        let mut rows: Vec<Vec<(u32, f64, i64)>> = (0..n).map(|_| Vec::with_capacity(data.len())).collect();
+        sink.start(n, data.len());
         let mut counts = vec![0usize; n];
         let mut notes = Vec::new();
         let mut live: Vec<Sample> = Vec::new();
@@ -816,7 +825,7 @@ impl<'o> Ctx<'o> {
                     // The window's first extreme non-NaN value, or NaN when
                     // it has none: what the fold over the window gives.
                     let v = extremes.front(samples).unwrap_or(f64::NAN);
-                    rows[j].push((i as u32, v, self.start + j as i64 * self.step));
+                    sink.put(j, i as u32, v, self.start + j as i64 * self.step);
                     continue;
                 }
                 if wf.is_sum() && !filtered {
@@ -824,23 +833,23 @@ impl<'o> Ctx<'o> {
                     // `finite_kahan_sums4`).
                     pending.push((j, lo, hi));
                     if pending.len() == 4 {
-                        flush_sums(wf, samples, &pending, i, self.start, self.step, &mut rows);
+                        flush_sums(wf, samples, &pending, i, self.start, self.step, sink);
                         pending.clear();
                     }
                     continue;
                 }
                 if let Some(v) = wf.apply_with(window, r, ts, may_reset) {
                     // `i` fits: data.len() <= STEP_TABLE_MAX.
-                    rows[j].push((i as u32, v, self.start + j as i64 * self.step));
+                    sink.put(j, i as u32, v, self.start + j as i64 * self.step);
                 }
             }
-            flush_sums(wf, samples, &pending, i, self.start, self.step, &mut rows);
+            flush_sums(wf, samples, &pending, i, self.start, self.step, sink);
             pending.clear();
         }
         Some(StepTable {
             base: self.start,
             step: self.step,
-            rows,
+            rows: Vec::new(),
             src: k,
             drop_name: !wf.keeps_name(),
             counts: Some(counts),
@@ -1142,6 +1151,7 @@ impl SlidingExtreme {
     /// Moves the window to `samples[lo..hi]`: takes in the samples from
     /// `*next_in` up to `hi` (both bounds only move forward), drops those
     /// before `lo`.
+    #[inline(always)]
     fn slide(&mut self, samples: &[Sample], lo: usize, next_in: &mut usize, hi: usize, max: bool) {
         *next_in = (*next_in).max(lo);
         while *next_in < hi {
@@ -1176,14 +1186,64 @@ impl SlidingExtreme {
 /// [`functions::WindowFn::is_sum`]) over the windows `samples[lo..hi]` of
 /// series `i` listed in `pending` as `(step, lo, hi)`, four at a time, into
 /// the step rows.
-fn flush_sums(wf: functions::WindowFn, samples: &[Sample], pending: &[(usize, usize, usize)], i: usize, start: i64, step: i64, rows: &mut [Vec<(u32, f64, i64)>]) {
+fn flush_sums(wf: functions::WindowFn, samples: &[Sample], pending: &[(usize, usize, usize)], i: usize, start: i64, step: i64, sink: &mut impl TableSink) {
     let window = |k: usize| pending.get(k).map_or(&[][..], |&(_, lo, hi)| &samples[lo..hi]);
     for (n, chunk) in pending.chunks(4).enumerate() {
         let ws = [window(4 * n), window(4 * n + 1), window(4 * n + 2), window(4 * n + 3)];
         let sums = functions::finite_kahan_sums4(ws);
         for (k, &(j, _, _)) in chunk.iter().enumerate() {
             // `i` fits: the table holds at most STEP_TABLE_MAX series.
-            rows[j].push((i as u32, wf.value_from_sum(ws[k], sums[k]), start + j as i64 * step));
+            sink.put(j, i as u32, wf.value_from_sum(ws[k], sums[k]), start + j as i64 * step);
+        }
+    }
+}
+
+/// Where the table builders put each series' result at each step.
+trait TableSink {
+    /// Called first: `steps` steps, `series` series.
+    fn start(&mut self, steps: usize, series: usize);
+    /// Series `i` has value `v` (from a sample at `t`) at step `j`; calls
+    /// come series by series, each series' steps in order.
+    fn put(&mut self, j: usize, i: u32, v: f64, t: i64);
+}
+
+/// Rows of a [`StepTable`]: per step, (series, value, sample time).
+impl TableSink for Vec<Vec<(u32, f64, i64)>> {
+    fn start(&mut self, steps: usize, series: usize) {
+        *self = (0..steps).map(|_| Vec::with_capacity(series)).collect();
+    }
+
+    fn put(&mut self, j: usize, i: u32, v: f64, t: i64) {
+        self[j].push((i, v, t));
+    }
+}
+
+/// A range query's result points per series, at the step times (see
+/// [`Ctx::matrix_from_table`]), and how many series have a point at each
+/// step.
+struct SeriesPoints {
+    t0: i64,
+    step: i64,
+    points: Vec<Vec<Sample>>,
+    per_step: Vec<usize>,
+}
+
+impl TableSink for SeriesPoints {
+    fn start(&mut self, steps: usize, series: usize) {
+        self.points = (0..series).map(|_| Vec::new()).collect();
+        self.per_step = vec![0; steps];
+    }
+
+    fn put(&mut self, j: usize, i: u32, v: f64, _t: i64) {
+        let (steps, t) = (self.per_step.len(), self.t0 + j as i64 * self.step);
+        if let Some(p) = self.points.get_mut(i as usize) {
+            if p.capacity() == 0 {
+                p.reserve_exact(steps - j);
+            }
+            p.push(Sample::new(t, v));
+        }
+        if let Some(c) = self.per_step.get_mut(j) {
+            *c += 1;
         }
     }
 }
