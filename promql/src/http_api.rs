@@ -860,6 +860,9 @@ mod tests {
     /// `/api/v1/query` (ties between shortest candidates round half to
     /// even, as Go's `strconv.FormatFloat(v, 'f', -1, 64)` does).
     #[test]
+    // The literals are exact binary values (ties between two shortest
+    // decimals), written out in full on purpose.
+    #[allow(clippy::excessive_precision)]
     fn number_formatting_matches_prometheus() {
         for (v, want) in [
             (-1144034260489862.25, "-1144034260489862.2"),

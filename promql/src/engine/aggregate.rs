@@ -517,7 +517,7 @@ impl crate::engine::eval::MemberSink for Ranked {
 /// step. `None` when `expr` has no table or `k` is not a plain count (the
 /// general path then reports or handles it).
 fn k_over_step_table(ctx: &mut Ctx, op: AggregateOp, k: f64, expr: &Expr, g: &Grouping, t: i64) -> Result<Option<Vec<El>>, EvalError> {
-    if !(k >= 1.0) {
+    if k.is_nan() || k < 1.0 {
         return Ok(None);
     }
     let k = if k >= 9.2e18 { usize::MAX } else { k as usize };

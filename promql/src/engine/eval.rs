@@ -785,7 +785,7 @@ impl<'o> Ctx<'o> {
             let mut noted = false;
             extremes.clear();
             let mut next_in = 0usize;
-            for j in 0..n {
+            for (j, count) in counts.iter_mut().enumerate() {
                 let ts = base + j as i64 * self.step;
                 // Windows are left-open: (ts - r, ts].
                 while lo < samples.len() && samples[lo].t <= ts - r - self.closed {
@@ -812,7 +812,7 @@ impl<'o> Ctx<'o> {
                 if window.is_empty() {
                     continue;
                 }
-                counts[j] += window.len();
+                *count += window.len();
                 if wf.wants_counter() && !noted && window.len() >= 2 {
                     noted = true;
                     if let Some(note) = functions::not_counter_note(labels) {
