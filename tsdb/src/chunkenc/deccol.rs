@@ -832,9 +832,11 @@ mod tests {
         res.map(|()| careful)
     }
 
-    fn check(samples: &[Sample]) -> Option<Vec<u8>> {
-        let bytes = encode(samples)?;
-        let got = decode(&bytes).unwrap();
+    /// Encodes `samples`, decodes them every way and checks the round
+    /// trip; `Ok(None)` when they are not decimal.
+    fn check(samples: &[Sample]) -> Result<Option<Vec<u8>>, String> {
+        let Some(bytes) = encode(samples) else { return Ok(None) };
+        let got = decode(&bytes).map_err(|e| e.to_string())?;
         assert_eq!(got.len(), samples.len());
         for (a, b) in got.iter().zip(samples) {
             assert!(a.bit_eq(b), "{a:?} != {b:?}");
@@ -842,9 +844,18 @@ mod tests {
         // Same information as the interleaved layout, a few bytes more: at
         // most 3 + 2 × 6 bits of byte-aligned kinds and widths, two column
         // lengths of up to 3 bytes, and a byte of rounding.
-        let old = dec::encode(samples).unwrap();
+        let old = dec::encode(samples).ok_or("the interleaved encoder refused decimal samples")?;
         assert!(bytes.len() <= old.len() + 9, "{} vs {}", bytes.len(), old.len());
-        Some(bytes)
+        Ok(Some(bytes))
+    }
+
+    /// [`check`] for samples that must be decimal.
+    fn encoded(samples: &[Sample]) -> Result<Vec<u8>, String> {
+        check(samples)?.ok_or_else(|| "not decimal".to_string())
+    }
+
+    fn err(e: StorageError) -> String {
+        e.to_string()
     }
 
     fn ts(i: i64) -> i64 {
@@ -852,12 +863,12 @@ mod tests {
     }
 
     #[test]
-    fn typical_series_are_tiny() {
+    fn typical_series_are_tiny() -> Result<(), String> {
         let constant: Vec<Sample> = (0..120).map(|i| Sample::new(ts(i), 1.0)).collect();
-        assert!(check(&constant).unwrap().len() <= 16);
+        assert!(encoded(&constant)?.len() <= 16);
         let gauge: Vec<Sample> =
             (0..120).map(|i| Sample::new(ts(i), [0.2105, 0.2107, 0.2113, 0.2109][i as usize % 4])).collect();
-        assert!(check(&gauge).unwrap().len() < 120);
+        assert!(encoded(&gauge)?.len() < 120);
         let mut v = 3_687_850.32;
         let sums: Vec<Sample> = (0..120)
             .map(|i| {
@@ -865,38 +876,41 @@ mod tests {
                 Sample::new(ts(i) + [0, 3, -2][i as usize % 3], v)
             })
             .collect();
-        check(&sums).unwrap();
+        encoded(&sums)?;
         let counter: Vec<Sample> = (0..120).map(|i| Sample::new(ts(i), (i * 1500) as f64)).collect();
-        assert!(check(&counter).unwrap().len() <= 16);
+        assert!(encoded(&counter)?.len() <= 16);
+        Ok(())
     }
 
     #[test]
-    fn chunks_larger_than_the_window() {
+    fn chunks_larger_than_the_window() -> Result<(), String> {
         // Scattered values and jitter: over WINDOW bytes, so the bulk
         // decoder reads from a padded copy instead of the fixed window.
         let samples: Vec<Sample> =
             (0..3000).map(|i| Sample::new(ts(i) + (i * i) % 11, (i * 2_654_435_761 % 1_000_003) as f64 * 0.01)).collect();
-        let bytes = check(&samples).unwrap();
+        let bytes = encoded(&samples)?;
         assert!(bytes.len() + 8 > WINDOW, "{}", bytes.len());
         for cut in [bytes.len() - 1, bytes.len() / 2] {
             assert!(decode(&bytes[..cut]).is_err());
         }
+        Ok(())
     }
 
     #[test]
-    fn short_chunks() {
-        assert_eq!(check(&[]).unwrap(), vec![0, 0]);
-        check(&[Sample::new(-5, 7.0)]).unwrap();
-        check(&[Sample::new(-5, 0.25), Sample::new(i64::MAX, 12_345.5)]).unwrap();
-        check(&[Sample::new(i64::MIN, 0.1), Sample::new(0, 0.2), Sample::new(i64::MAX, 0.4)]).unwrap();
-        check(&[Sample::new(1, 5e-324), Sample::new(2, 0.0)]).unwrap();
+    fn short_chunks() -> Result<(), String> {
+        assert_eq!(encoded(&[])?, vec![0, 0]);
+        encoded(&[Sample::new(-5, 7.0)])?;
+        encoded(&[Sample::new(-5, 0.25), Sample::new(i64::MAX, 12_345.5)])?;
+        encoded(&[Sample::new(i64::MIN, 0.1), Sample::new(0, 0.2), Sample::new(i64::MAX, 0.4)])?;
+        encoded(&[Sample::new(1, 5e-324), Sample::new(2, 0.0)])?;
         // Magnitudes no one exponent covers are left to XOR.
         assert!(encode(&[Sample::new(1, 0.25), Sample::new(2, f64::MAX)]).is_none());
-        check(&[Sample::new(1, 1.0), Sample::new(2, 2.0), Sample::new(4, 3.0)]).unwrap();
+        encoded(&[Sample::new(1, 1.0), Sample::new(2, 2.0), Sample::new(4, 3.0)])?;
+        Ok(())
     }
 
     #[test]
-    fn special_values_round_trip_through_encode_best() {
+    fn special_values_round_trip_through_encode_best() -> Result<(), String> {
         // Non-finite values are not decimal: encode refuses them and the
         // chunk falls back to XOR, which keeps every bit.
         let stale = f64::from_bits(0x7ff0_0000_0000_0002);
@@ -920,26 +934,28 @@ mod tests {
             // 2^63, which the encoder does not try.
             let decimal = v.is_finite() && v.to_bits() != (-0.0f64).to_bits();
             assert_eq!(encode(&samples).is_some(), decimal, "value {i}");
-            let mut it = super::super::ChunkIter::new(enc, &bytes).unwrap();
+            let mut it = super::super::ChunkIter::new(enc, &bytes).map_err(err)?;
             for want in &samples {
-                assert!(it.next().unwrap().unwrap().bit_eq(want), "value {i}");
+                let got = it.next().map_err(err)?.ok_or("chunk ended early")?;
+                assert!(got.bit_eq(want), "value {i}");
             }
-            assert_eq!(it.next().unwrap(), None);
+            assert_eq!(it.next().map_err(err)?, None);
         }
         // The format itself holds any bit pattern: m = 0 plus a 64-bit
         // correction (a hand-made one-sample chunk).
         for (i, &v) in vals.iter().enumerate() {
             let mut bytes = vec![0, 1, 0, 0x58, 0x04, 63, 0];
             bytes.extend_from_slice(&crate::encoding::zigzag(v.to_bits() as i64).to_be_bytes());
-            let got = decode(&bytes).unwrap();
+            let got = decode(&bytes).map_err(err)?;
             assert_eq!(got.len(), 1);
             assert_eq!(got[0].v.to_bits(), v.to_bits(), "value {i}");
         }
+        Ok(())
     }
 
     /// The exact bytes of a small chunk (see docs/format/chunks.md).
     #[test]
-    fn golden_layout() {
+    fn golden_layout() -> Result<(), String> {
         // Timestamps 1000, 2000, 3000, 4001 (dods 0, 1); values 1.5, 1.7,
         // 1.8, 2.4 (e = -1, m = 15, 17, 18, 24: deltas 2, 1, 6); the last
         // value is 2.4000000000000004, one unit in the last place above 2.4.
@@ -949,7 +965,7 @@ mod tests {
             Sample::new(3000, 1.8),
             Sample::new(4001, f64::from_bits(2.4f64.to_bits() + 1)),
         ];
-        let bytes = check(&samples).unwrap();
+        let bytes = encoded(&samples)?;
         let want: &[u8] = &[
             0x00, 0x04, // 4 samples
             0xd0, 0x0f, // t0 = 1000 (varint, zig-zag: 2000)
@@ -964,12 +980,13 @@ mod tests {
             0b0010_0100, 0b0010_1100, 0b0000_0010,
         ];
         assert_eq!(bytes, want);
+        Ok(())
     }
 
     #[test]
-    fn corrupt_chunks_are_errors() {
+    fn corrupt_chunks_are_errors() -> Result<(), String> {
         let samples: Vec<Sample> = (0..50).map(|i| Sample::new(ts(i) + (i * i) % 7, (i % 9) as f64 * 0.1)).collect();
-        let bytes = check(&samples).unwrap();
+        let bytes = encoded(&samples)?;
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "truncated to {cut}");
         }
@@ -983,7 +1000,8 @@ mod tests {
         assert!(decode(&[0, 1, 0, 0x01, 0]).is_err());
         assert!(decode(&[0, 1, 0, 0x58, 0x01, 0]).is_err());
         // A valid one-sample chunk, for contrast.
-        assert_eq!(decode(&[0, 1, 0, 0x58, 0, 2]).unwrap(), vec![Sample::new(0, 1.0)]);
+        assert_eq!(decode(&[0, 1, 0, 0x58, 0, 2]).map_err(err)?, vec![Sample::new(0, 1.0)]);
+        Ok(())
     }
 
     fn samples_from(start: i64, deltas: Vec<u64>, vals: &[f64]) -> Vec<Sample> {
@@ -1022,7 +1040,7 @@ mod tests {
         #[test]
         fn round_trip(start in any::<i64>(), deltas in deltas(), vals in values()) {
             let samples = samples_from(start, deltas, &vals);
-            let _ = check(&samples);
+            check(&samples).map_err(TestCaseError::fail)?;
         }
 
         /// The correction column can restore any bit pattern from any
@@ -1033,7 +1051,7 @@ mod tests {
             put_varint(&mut bytes, m);
             let c = bits.wrapping_sub(dec::scale(m, e).to_bits()) as i64;
             bytes.extend_from_slice(&crate::encoding::zigzag(c).to_be_bytes());
-            let got = decode(&bytes).unwrap();
+            let got = decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(got.len(), 1);
             prop_assert_eq!(got[0].v.to_bits(), bits);
         }
