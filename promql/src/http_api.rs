@@ -28,7 +28,6 @@ use crate::value::{AnnotationKind, Value};
 use crate::QueryResult;
 use model::{Labels, Matcher, MetricMetadata, Queryable};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 /// Smallest timestamp the API accepts as "from the beginning" (as Prometheus's
 /// `minTime`, in ms).
@@ -152,7 +151,7 @@ impl ErrorType {
     }
 }
 
-type ApiResult = Result<String, (ErrorType, String)>;
+type ApiResult = Result<Vec<u8>, (ErrorType, String)>;
 
 /// The API over one engine and one storage.
 pub struct PromApi<'a> {
@@ -200,7 +199,7 @@ impl<'a> PromApi<'a> {
             },
         };
         match result {
-            Ok(body) => ApiResponse { status: 200, content_type: JSON, body: body.into_bytes() },
+            Ok(body) => ApiResponse { status: 200, content_type: JSON, body },
             Err((kind, msg)) => error_response(kind, &msg),
         }
     }
@@ -353,7 +352,7 @@ impl<'a> PromApi<'a> {
         Ok(success(&out, &[]))
     }
 
-    fn buildinfo(&self) -> String {
+    fn buildinfo(&self) -> Vec<u8> {
         let b = &self.build;
         let mut out = String::from("{");
         for (i, (k, v)) in [
@@ -412,7 +411,7 @@ fn error_response(kind: ErrorType, msg: &str) -> ApiResponse {
     ApiResponse { status: kind.status(), content_type: JSON, body: out.into_bytes() }
 }
 
-fn success(data: &str, warnings: &[String]) -> String {
+fn success(data: &str, warnings: &[String]) -> Vec<u8> {
     let mut out = String::with_capacity(data.len() + 40);
     out.push_str("{\"status\":\"success\",\"data\":");
     out.push_str(data);
@@ -421,7 +420,7 @@ fn success(data: &str, warnings: &[String]) -> String {
         out.push_str(&string_array(warnings.iter()));
     }
     out.push('}');
-    out
+    out.into_bytes()
 }
 
 fn limit_warning(limit: Option<usize>, n: usize) -> Vec<String> {
@@ -431,34 +430,35 @@ fn limit_warning(limit: Option<usize>, n: usize) -> Vec<String> {
     }
 }
 
-fn success_query(res: &QueryResult, query: &str) -> String {
-    let mut out = String::with_capacity(256);
-    out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":");
+fn success_query(res: &QueryResult, query: &str) -> Vec<u8> {
+    // Bytes: numbers are formatted into small buffers and copied in whole.
+    let mut out: Vec<u8> = Vec::with_capacity(256);
+    out.text("{\"status\":\"success\",\"data\":{\"resultType\":");
     match &res.value {
         Value::Scalar { t, value } => {
-            out.push_str("\"scalar\",\"result\":");
+            out.text("\"scalar\",\"result\":");
             write_point(&mut out, *t, *value);
         }
         Value::String { t, value } => {
-            out.push_str("\"string\",\"result\":[");
+            out.text("\"string\",\"result\":[");
             write_ts(&mut out, *t);
-            out.push(',');
+            out.byte(b',');
             write_json_str(&mut out, value);
-            out.push(']');
+            out.byte(b']');
         }
         Value::Vector(v) => {
-            out.push_str("\"vector\",\"result\":[");
+            out.text("\"vector\",\"result\":[");
             for (i, s) in v.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.byte(b',');
                 }
-                out.push_str("{\"metric\":");
+                out.text("{\"metric\":");
                 write_labels(&mut out, &s.labels);
-                out.push_str(",\"value\":");
+                out.text(",\"value\":");
                 write_point(&mut out, s.t, s.value);
-                out.push('}');
+                out.byte(b'}');
             }
-            out.push(']');
+            out.byte(b']');
         }
         Value::Matrix(m) => {
             // About 30 bytes per point (`[1700000000,"123.456"],`) and 100
@@ -466,54 +466,104 @@ fn success_query(res: &QueryResult, query: &str) -> String {
             // doublings with copies for large results.
             let points: usize = m.iter().map(|s| s.points.len()).sum();
             out.reserve(points * 30 + m.len() * 100);
-            out.push_str("\"matrix\",\"result\":[");
+            out.text("\"matrix\",\"result\":[");
             let mut stamps = StampCache::new();
             for (i, s) in m.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.byte(b',');
                 }
-                out.push_str("{\"metric\":");
+                out.text("{\"metric\":");
                 write_labels(&mut out, &s.labels);
-                out.push_str(",\"values\":[");
+                out.text(",\"values\":[");
                 for (j, p) in s.points.iter().enumerate() {
                     if j > 0 {
-                        out.push(',');
+                        out.byte(b',');
                     }
                     stamps.write(&mut out, p.t);
                     write_value(&mut out, p.v);
-                    out.push('"');
-                    out.push(']');
+                    out.byte(b'"');
+                    out.byte(b']');
                 }
-                out.push_str("]}");
+                out.text("]}");
             }
-            out.push(']');
+            out.byte(b']');
         }
     }
-    out.push('}');
+    out.byte(b'}');
     let render = |kind| -> Vec<String> {
         res.annotations.iter().filter(|a| a.kind == kind).map(|a| a.render(query)).collect()
     };
     let warnings = render(AnnotationKind::Warning);
     if !warnings.is_empty() {
-        out.push_str(",\"warnings\":");
-        out.push_str(&string_array(warnings.iter()));
+        out.text(",\"warnings\":");
+        out.text(&string_array(warnings.iter()));
     }
     let infos = render(AnnotationKind::Info);
     if !infos.is_empty() {
-        out.push_str(",\"infos\":");
-        out.push_str(&string_array(infos.iter()));
+        out.text(",\"infos\":");
+        out.text(&string_array(infos.iter()));
     }
-    out.push('}');
+    out.byte(b'}');
     out
 }
 
+/// Where JSON goes: query results are written as bytes, other bodies and
+/// [`format_value`] as strings.
+trait Out {
+    fn text(&mut self, s: &str);
+    /// ASCII bytes only.
+    fn ascii(&mut self, b: &[u8]);
+    /// An ASCII byte.
+    fn byte(&mut self, b: u8);
+    /// The first `len` bytes of `buf`, ASCII.
+    fn ascii32(&mut self, buf: &[u8; 32], len: usize) {
+        self.ascii(&buf[..len.min(32)]);
+    }
+}
+
+impl Out for String {
+    fn text(&mut self, s: &str) {
+        self.push_str(s);
+    }
+
+    fn ascii(&mut self, b: &[u8]) {
+        self.extend(b.iter().map(|&c| char::from(c)));
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.push(char::from(b));
+    }
+}
+
+impl Out for Vec<u8> {
+    fn text(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+
+    fn ascii(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.push(b);
+    }
+
+    /// A copy of constant length (two vector moves) and a truncation,
+    /// cheaper than a variable-length copy for these few bytes.
+    fn ascii32(&mut self, buf: &[u8; 32], len: usize) {
+        let end = self.len() + len.min(32);
+        self.extend_from_slice(buf);
+        self.truncate(end);
+    }
+}
+
 /// Writes `[<seconds>, "<value>"]` as Prometheus does.
-fn write_point(out: &mut String, t: i64, v: f64) {
-    out.push('[');
+fn write_point(out: &mut impl Out, t: i64, v: f64) {
+    out.byte(b'[');
     write_ts(out, t);
-    out.push_str(",\"");
+    out.text(",\"");
     write_value(out, v);
-    out.push_str("\"]");
+    out.text("\"]");
 }
 
 /// The start of a point, `[<timestamp>,"`, for recent timestamps: every
@@ -522,7 +572,8 @@ fn write_point(out: &mut String, t: i64, v: f64) {
 /// out in one copy). Direct-mapped by whole seconds modulo the size; a miss
 /// formats and replaces.
 struct StampCache {
-    slots: Vec<(i64, String)>,
+    /// Per slot: the timestamp, and its text and length (0: empty).
+    slots: Vec<(i64, [u8; 32], usize)>,
 }
 
 impl StampCache {
@@ -531,47 +582,51 @@ impl StampCache {
     fn new() -> Self {
         // An empty string is never a formatted timestamp: every slot
         // starts as a miss.
-        StampCache { slots: vec![(0, String::new()); Self::SLOTS] }
+        StampCache { slots: vec![(0, [0; 32], 0); Self::SLOTS] }
     }
 
     #[inline]
-    fn write(&mut self, out: &mut String, t: i64) {
+    fn write(&mut self, out: &mut impl Out, t: i64) {
         let slot = &mut self.slots[(t.unsigned_abs() / 1000) as usize % Self::SLOTS];
-        if slot.0 != t || slot.1.is_empty() {
-            slot.1.clear();
-            slot.1.push('[');
-            write_ts(&mut slot.1, t);
-            slot.1.push_str(",\"");
+        if slot.0 != t || slot.2 == 0 {
+            let mut text = Vec::with_capacity(32);
+            text.push(b'[');
+            write_ts(&mut text, t);
+            text.extend_from_slice(b",\"");
+            if text.len() > 32 {
+                // Not a recent timestamp: written out each time.
+                out.ascii(&text);
+                return;
+            }
+            slot.1[..text.len()].copy_from_slice(&text);
+            slot.2 = text.len();
             slot.0 = t;
         }
-        out.push_str(&slot.1);
+        out.ascii32(&slot.1, slot.2);
     }
 }
 
 /// Unix seconds with a three-digit millisecond fraction when it is not
 /// zero (`1435781451.781`, `1.500`, `20`), exactly as Prometheus's JSON
 /// encoder writes timestamps.
-fn write_ts(out: &mut String, t: i64) {
+fn write_ts(out: &mut impl Out, t: i64) {
     let abs = t.unsigned_abs();
     if t < 0 {
-        out.push('-');
+        out.byte(b'-');
     }
     write_u64(out, abs / 1000);
     let frac = abs % 1000;
     if frac != 0 {
         // frac < 1000: three digits, each < 10.
-        let digit = |d: u64| char::from(b'0' + (d % 10) as u8);
-        out.push('.');
-        out.push(digit(frac / 100));
-        out.push(digit(frac / 10));
-        out.push(digit(frac));
+        let digit = |d: u64| b'0' + (d % 10) as u8;
+        out.ascii(&[b'.', digit(frac / 100), digit(frac / 10), digit(frac)]);
     }
 }
 
 /// Decimal digits of `v` (timestamps and integral values are most of a
 /// response).
-fn write_u64(out: &mut String, v: u64) {
-    out.push_str(itoa::Buffer::new().format(v));
+fn write_u64(out: &mut impl Out, v: u64) {
+    out.text(itoa::Buffer::new().format(v));
 }
 
 /// Formats a value as Go's `strconv.FormatFloat(v, 'f', -1, 64)`:
@@ -582,21 +637,21 @@ pub fn format_value(v: f64) -> String {
     s
 }
 
-fn write_value(out: &mut String, v: f64) {
+fn write_value(out: &mut impl Out, v: f64) {
     if v.is_nan() {
-        out.push_str("NaN");
+        out.text("NaN");
     } else if v == f64::INFINITY {
-        out.push_str("+Inf");
+        out.text("+Inf");
     } else if v == f64::NEG_INFINITY {
-        out.push_str("-Inf");
+        out.text("-Inf");
     } else if v.abs() < 1e15 && (v as i64) as f64 == v && !(v == 0.0 && v.is_sign_negative()) {
         // An integer below 2^53 prints as its digits either way (the cast
         // truncates exactly in this range: no call to `fract`).
         if v < 0.0 {
-            out.push('-');
+            out.byte(b'-');
         }
         write_u64(out, v.abs() as u64);
-    } else {
+    } else if !write_short_decimal(out, v) {
         // Shortest round-trip digits, as Go's 'f' with precision -1. Żmij
         // writes them fast, but switches to an exponent for very large or
         // small magnitudes; Rust's Display never does, with the same digits.
@@ -606,25 +661,84 @@ fn write_value(out: &mut String, v: f64) {
         // values outside that range need the check.
         let plain = (1e-4..1e15).contains(&v.abs());
         if !plain && s.bytes().any(|b| b == b'e') {
-            let _ = write!(out, "{v}");
+            out.text(&v.to_string());
         } else {
             // Żmij marks integral values with ".0" (-0.0 included).
-            out.push_str(s.strip_suffix(".0").unwrap_or(s));
+            out.text(s.strip_suffix(".0").unwrap_or(s));
         }
     }
 }
 
-fn write_labels(out: &mut String, l: &Labels) {
-    out.push('{');
+/// Writes a non-integer `v` with at most four decimals (most gauges:
+/// `12.34`, `0.5`) from its digits as an integer, when that is what the
+/// shortest round-trip form is; false, with nothing written, otherwise
+/// (arbitrary values such as rates fail the first checks).
+///
+/// If some decimal with at most four places reads back as `v`, it is
+/// `m / 10^4` for the integer `m` nearest to `v * 10^4` (below 2^51 the
+/// scaled product is within a third of a unit of it), and reading that
+/// decimal back is the correctly rounded quotient `m / 10^4`: one division
+/// checks it. Such a decimal is the shortest form: a shorter one would have
+/// fewer places, so it would be the same number with trailing zeros
+/// stripped. Below 2^51 no two decimals with the same places read back as
+/// `v`, so there is no tie to break.
+fn write_short_decimal(out: &mut impl Out, v: f64) -> bool {
+    let a = v.abs();
+    let x = a * 1e4;
+    if !(x < (1u64 << 51) as f64) {
+        return false;
+    }
+    // Signed conversions (x < 2^51): without AVX-512 the unsigned ones take
+    // several instructions.
+    let m = (x + 0.5) as i64;
+    let mf = m as f64;
+    if (mf - x).abs() > x * 1e-15 || mf / 1e4 != a {
+        return false;
+    }
+    let (int, frac) = ((m / 10_000) as u64, (m % 10_000) as usize);
+    if frac == 0 {
+        // An integer (or zero): `write_value` writes those.
+        return false;
+    }
+    // Sign and integer part, then the four decimals without trailing
+    // zeros, assembled here and copied in once.
+    let mut buf = [0u8; 32];
+    let mut len = 0;
+    if v < 0.0 {
+        buf[0] = b'-';
+        len = 1;
+    }
+    let mut digits = itoa::Buffer::new();
+    let int = digits.format(int).as_bytes();
+    buf[len..len + int.len()].copy_from_slice(int);
+    len += int.len();
+    let (hi, lo) = (frac / 100, frac % 100);
+    buf[len..len + 5].copy_from_slice(&[b'.', PAIRS[2 * hi], PAIRS[2 * hi + 1], PAIRS[2 * lo], PAIRS[2 * lo + 1]]);
+    // Trailing zeros of the decimals (frac is not 0).
+    len += match (hi, lo) {
+        (_, 0) if hi % 10 == 0 => 2,
+        (_, 0) => 3,
+        _ if lo % 10 == 0 => 4,
+        _ => 5,
+    };
+    out.ascii32(&buf, len);
+    true
+}
+
+/// `00` to `99`.
+const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+fn write_labels(out: &mut impl Out, l: &Labels) {
+    out.byte(b'{');
     for (i, label) in l.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.byte(b',');
         }
         write_json_str(out, &label.name);
-        out.push(':');
+        out.byte(b':');
         write_json_str(out, &label.value);
     }
-    out.push('}');
+    out.byte(b'}');
 }
 
 fn string_array<'s>(items: impl Iterator<Item = &'s String>) -> String {
@@ -639,28 +753,36 @@ fn string_array<'s>(items: impl Iterator<Item = &'s String>) -> String {
     out
 }
 
-fn write_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
+fn write_json_str(out: &mut impl Out, s: &str) {
+    out.byte(b'"');
+    // Runs of characters that need no escape go out in one copy.
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
             // Go's encoder escapes these for HTML safety; clients accept both.
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
+            '<' => "\\u003c",
+            '>' => "\\u003e",
+            '&' => "\\u0026",
+            '\u{2028}' => "\\u2028",
+            '\u{2029}' => "\\u2029",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        out.text(&s[start..i]);
+        if escaped.is_empty() {
+            out.text(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.text(escaped);
         }
+        start = i + c.len_utf8();
     }
-    out.push('"');
+    out.text(&s[start..]);
+    out.byte(b'"');
 }
 
 fn format_query(p: &Params) -> ApiResult {
@@ -853,6 +975,71 @@ mod tests {
                 want.push_str(&format!(".{:03}", abs % 1000));
             }
             prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// The short-decimal path writes exactly what the general path
+        /// (Żmij) writes, whenever it takes a value.
+        #[test]
+        fn short_decimals_match_the_general_path(
+            v in prop_oneof![
+                (-10_000_000_000_000i64..10_000_000_000_000, 0u32..7).prop_map(|(m, d)| m as f64 / 10f64.powi(d as i32)),
+                (-100_000i64..100_000, 0u32..9).prop_map(|(m, d)| m as f64 / 10f64.powi(d as i32)),
+                any::<f64>(),
+                (0u64..1 << 20).prop_map(|i| f64::from_bits(0x4320_0000_0000_0000 - i)),
+                (0u64..1 << 20).prop_map(|i| f64::from_bits(0x3f1a_36e2_eb1c_432d + i)),
+            ]
+        ) {
+            let mut fast = String::new();
+            if write_short_decimal(&mut fast, v) {
+                let mut b = zmij::Buffer::new();
+                let general = b.format_finite(v);
+                prop_assert_eq!(&fast, general.strip_suffix(".0").unwrap_or(general), "{:?}", v);
+                prop_assert_eq!(fast.parse::<f64>().ok(), Some(v));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        /// JSON strings read back as what was written, the same as text and
+        /// as bytes, with Go's HTML-safe escapes and no raw control
+        /// characters.
+        #[test]
+        fn json_strings_round_trip(v in prop_oneof![any::<String>(), "[a-z<>&\"\\\n\t\u{1}\u{2028}\u{2029}é€😀]{0,20}"]) {
+            let (mut text, mut bytes) = (String::new(), Vec::new());
+            write_json_str(&mut text, &v);
+            write_json_str(&mut bytes, &v);
+            prop_assert_eq!(text.as_bytes(), &bytes[..]);
+            prop_assert_eq!(serde_json::from_str::<String>(&text).ok(), Some(v));
+            let raw = text.chars().any(|c| matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') || (c as u32) < 0x20);
+            prop_assert!(!raw, "unescaped character in {}", text);
+        }
+    }
+
+    #[test]
+    fn short_decimals_take_gauges_and_leave_the_rest() {
+        for (v, want) in [
+            (12.34, Some("12.34")),
+            (-0.5, Some("-0.5")),
+            (0.0001, Some("0.0001")),
+            (-3.05, Some("-3.05")),
+            (1234567.8912, Some("1234567.8912")),
+            (0.1 + 0.2, None),
+            (0.00001, None),
+            (1.0 / 3.0, None),
+            (-0.0, None),
+            (0.0, None),
+            (2.5e15, None),
+            (100.0, None),
+            (-7.0, None),
+            (f64::NAN, None),
+        ] {
+            let mut got = String::new();
+            let took = write_short_decimal(&mut got, v);
+            assert_eq!(took.then_some(got.as_str()), want, "{v}");
         }
     }
 
