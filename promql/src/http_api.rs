@@ -685,7 +685,8 @@ fn write_value(out: &mut impl Out, v: f64) {
 fn write_short_decimal(out: &mut impl Out, v: f64) -> bool {
     let a = v.abs();
     let x = a * 1e4;
-    if !(x < (1u64 << 51) as f64) {
+    // (NaN fails too.)
+    if x.is_nan() || x >= (1u64 << 51) as f64 {
         return false;
     }
     // Signed conversions (x < 2^51): without AVX-512 the unsigned ones take
