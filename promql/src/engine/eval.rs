@@ -1309,13 +1309,17 @@ fn strip_parens(mut e: &Expr) -> &Expr {
 /// 1,000 series read only at the steps (`avg by (job, kind)
 /// (node_memory_bytes)` of the benchmark) loaded in 2.8-3.2 ms on two
 /// threads against 4.0 ms on one, while 400-600 series of a `rate` or
-/// `max_over_time` gained nothing measurable.
+/// `max_over_time` gained nothing measurable. (On the 2-vCPU VM these
+/// figures come from, a woken thread often waits for the waking one's CPU
+/// for most of a millisecond: through metrics-server, with requests tens
+/// of milliseconds apart, the split showed no consistent gain or loss.)
 const PARALLEL_MIN_SERIES: usize = 500;
 
 /// The threads that read later parts of large selections: a pool of its
 /// own, one thread fewer than the machine has, so that the engine neither
-/// depends on nor crowds an embedder's global rayon pool. `None` when its threads could not be started (loading then stays on the
-/// calling thread).
+/// depends on nor crowds an embedder's global rayon pool. `None` when its
+/// threads could not be started (loading then stays on the calling
+/// thread).
 fn loading_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {

@@ -52,7 +52,9 @@ pub struct EngineOptions {
     pub closed_windows: bool,
     /// Threads a query may use to read large selections from storage (the
     /// calling thread included; 1 reads everything on the calling thread).
-    /// Default: the available parallelism, at most 4.
+    /// Parts beyond the first go to a pool of loading threads the engine
+    /// starts on first use (one fewer than the machine's cores), shared by
+    /// all queries. Default: the available parallelism, at most 4.
     pub parallelism: usize,
     /// Read the start timestamps storages keep with samples (Prometheus's
     /// `use-start-timestamps`): `rate`, `increase`, `irate` and `resets`
