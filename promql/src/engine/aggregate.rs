@@ -355,8 +355,7 @@ fn fold_simple(op: AggregateOp, keys: Vec<Labels>, input: &[El], member: &[usize
     if !matches!(op, AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max) {
         return None;
     }
-    let values: Vec<f64> = input.iter().map(|el| el.v).collect();
-    let mut out = fold_values(op, keys, &values, member, t);
+    let mut out = fold_values(op, keys, member.iter().zip(input).map(|(&gi, el)| (gi, el.v)), t);
     // A group drops its name when any member does.
     let mut drop = vec![false; out.len()];
     for (el, &gi) in input.iter().zip(member) {
@@ -368,16 +367,16 @@ fn fold_simple(op: AggregateOp, keys: Vec<Labels>, input: &[El], member: &[usize
     Some(out)
 }
 
-/// Folds `values` into their groups (`member[i]` is the group of
-/// `values[i]`) for `sum`, `count`, `group`, `min` and `max`, in input order.
-fn fold_values(op: AggregateOp, keys: Vec<Labels>, values: &[f64], member: &[usize], t: i64) -> Vec<El> {
+/// Folds (group, value) pairs into their groups for `sum`, `count`,
+/// `group`, `min` and `max`, in input order.
+fn fold_values(op: AggregateOp, keys: Vec<Labels>, members: impl Iterator<Item = (usize, f64)>, t: i64) -> Vec<El> {
     // Per group: (value, Kahan compensation).
     let init = match op {
         AggregateOp::Min | AggregateOp::Max => f64::NAN,
         _ => 0.0,
     };
     let mut acc: Vec<(f64, f64)> = vec![(init, 0.0); keys.len()];
-    for (&v, &gi) in values.iter().zip(member) {
+    for (gi, v) in members {
         let a = &mut acc[gi];
         match op {
             AggregateOp::Sum => {
@@ -429,9 +428,7 @@ fn over_step_table(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, g: &Grouping, t:
             keys.into_iter().zip(means).map(|(labels, v)| El { labels, v, drop_name, src_t: t }).collect()
         }
         _ => {
-            let input: Vec<f64> = member.iter().map(|&(_, v)| v).collect();
-            let idx: Vec<usize> = member.iter().map(|&(gi, _)| gi).collect();
-            let mut out = fold_values(op, keys, &input, &idx, t);
+            let mut out = fold_values(op, keys, member.iter().copied(), t);
             for el in &mut out {
                 el.drop_name = drop_name;
             }
