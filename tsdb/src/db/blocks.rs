@@ -190,6 +190,34 @@ impl OwnedBlockIter {
         Ok(false)
     }
 
+    /// Decodes the next chunk straight into `out` (no copy through the
+    /// iterator's buffer) when it is a columnar chunk that lies inside the
+    /// iterator's range and ends at or before `maxt`; false, with nothing
+    /// read, otherwise — also when its samples are not where its metadata
+    /// says (a damaged chunk then goes the careful way).
+    fn decode_whole_into(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<bool, StorageError> {
+        let Some(c) = self.chunks.get(self.next_chunk) else { return Ok(false) };
+        if c.maxt > maxt || c.mint < self.mint || c.maxt > self.maxt {
+            return Ok(false);
+        }
+        let it = self.b.block.chunk_iter(c).map_err(StorageError::from)?;
+        let ChunkIter::DecCol(d) = it else { return Ok(false) };
+        let base = out.len();
+        let decoded = DECODE_SCRATCH.with(|shared| match shared.try_borrow_mut() {
+            Ok(mut scratch) => d.decode_into(out, &mut scratch),
+            Err(_) => d.decode_into(out, &mut self.scratch),
+        });
+        if decoded.is_err() || out[base..].iter().any(|s| s.t < self.mint || s.t > maxt) {
+            out.truncate(base);
+            return Ok(false);
+        }
+        self.next_chunk += 1;
+        self.buf.clear();
+        self.st_buf.clear();
+        self.pos = 0;
+        Ok(true)
+    }
+
     fn advance(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
         loop {
             if self.failed {
@@ -309,6 +337,14 @@ impl SampleIter for OwnedBlockIter {
             self.pos += n;
             if n < rest.len() {
                 break;
+            }
+            match self.decode_whole_into(maxt, out) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
             }
             match self.load_next(i64::MIN) {
                 Ok(true) => {}
