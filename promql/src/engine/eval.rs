@@ -1305,15 +1305,18 @@ fn strip_parens(mut e: &Expr) -> &Expr {
 
 /// Fewest series per thread for which loading is split across threads.
 /// Threads of the pool read series the query already selected, so the
-/// split costs a wake-up and a copy of each part's samples; in process,
+/// split costs a wake-up and a copy of each part's samples. In process,
 /// 1,000 series read only at the steps (`avg by (job, kind)
 /// (node_memory_bytes)` of the benchmark) loaded in 2.8-3.2 ms on two
 /// threads against 4.0 ms on one, while 400-600 series of a `rate` or
-/// `max_over_time` gained nothing measurable. (On the 2-vCPU VM these
-/// figures come from, a woken thread often waits for the waking one's CPU
-/// for most of a millisecond: through metrics-server, with requests tens
-/// of milliseconds apart, the split showed no consistent gain or loss.)
-const PARALLEL_MIN_SERIES: usize = 500;
+/// `max_over_time` gained nothing measurable. But on the 2-vCPU VM these
+/// figures come from, a woken thread often waits most of a millisecond
+/// for a CPU: through metrics-server, with requests tens of milliseconds
+/// apart, splitting those 1,000 series gave 3.5-5.6 ms against 4.5-4.8 ms
+/// unsplit, while 3,200 series (`sum by (instance) (rate(...))`) gained
+/// (18.0-21.6 against 19.3-26.5 ms). Hence a split only from 1,500 series
+/// per thread.
+const PARALLEL_MIN_SERIES: usize = 1500;
 
 /// The threads that read later parts of large selections: a pool of its
 /// own, one thread fewer than the machine has, so that the engine neither
