@@ -459,12 +459,7 @@ impl DecodedBlock {
         let bad = |pos: usize| format!("bad varint at offset {}", base + pos as u64);
         for _ in 1..n {
             let delta = read_uvarint(cols, &mut pos).ok_or_else(|| bad(pos))?;
-            t = add_delta(t, delta, scale).ok_or_else(|| {
-                format!(
-                    "timestamp delta {delta} overflows at offset {}",
-                    base + pos as u64
-                )
-            })?;
+            t = add_delta(t, delta, scale, base + pos as u64)?;
             self.ts.push(t);
         }
         pos = self.read_lengths(cols, pos, n, lines_len, base)?;
@@ -510,12 +505,7 @@ impl DecodedBlock {
             let mut b = [0u8; 8];
             b[..width].copy_from_slice(c);
             let delta = u64::from_le_bytes(b);
-            t = add_delta(t, delta, scale).ok_or_else(|| {
-                format!(
-                    "timestamp delta {delta} overflows at offset {}",
-                    deltas_at + (k * width) as u64
-                )
-            })?;
+            t = add_delta(t, delta, scale, deltas_at + (k * width) as u64)?;
             self.ts.push(t);
         }
         if tr.flags & FLAG_NEWLINES != 0 {
@@ -669,13 +659,15 @@ fn trailer(buf: &[u8], format: BlockFormat) -> Result<Trailer, String> {
     })
 }
 
-/// `t + delta * scale`, or `None` on overflow.
+/// `t + delta * scale`, or an error naming the delta and its offset `at`
+/// on overflow.
 #[inline(always)]
-fn add_delta(t: i64, delta: u64, scale: u64) -> Option<i64> {
+fn add_delta(t: i64, delta: u64, scale: u64, at: u64) -> Result<i64, String> {
     delta
         .checked_mul(scale)
         .and_then(|dl| i64::try_from(dl).ok())
         .and_then(|dl| t.checked_add(dl))
+        .ok_or_else(|| format!("timestamp delta {delta} overflows at offset {at}"))
 }
 
 /// Reads one unsigned varint at `*pos`, advancing it.

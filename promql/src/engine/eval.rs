@@ -410,8 +410,9 @@ impl<'o> Ctx<'o> {
     fn read_in_parallel(&self, reader: &SeriesReader, series: &mut [model::Series<'_>], done: &mut [Option<(Vec<Sample>, Vec<i64>)>], parts: usize) -> Result<(), EvalError> {
         let n = series.len();
         let budget = self.opts.max_samples;
-        let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
-        let mut errors: Vec<Option<StorageError>> = (0..parts).map(|_| None).collect();
+        // Parts of `size` consecutive series (the last one shorter).
+        let size = n.div_ceil(parts).max(1);
+        let mut errors: Vec<Option<StorageError>> = (0..n.div_ceil(size)).map(|_| None).collect();
         let read_part = |series: &mut [model::Series<'_>], done: &mut [Option<(Vec<Sample>, Vec<i64>)>], err: &mut Option<StorageError>| {
             let mut local = reader.like();
             let mut total = 0usize;
@@ -432,17 +433,7 @@ impl<'o> Ctx<'o> {
                 }
             }
         };
-        let (mut series, mut done, mut errs) = (series, done, errors.as_mut_slice());
-        let mut split = Vec::with_capacity(parts);
-        for w in bounds.windows(2) {
-            let len = w[1] - w[0];
-            let (s, rest_s) = std::mem::take(&mut series).split_at_mut(len);
-            let (d, rest_d) = std::mem::take(&mut done).split_at_mut(len);
-            let (e, rest_e) = std::mem::take(&mut errs).split_at_mut(1);
-            (series, done, errs) = (rest_s, rest_d, rest_e);
-            split.push((s, d, &mut e[0]));
-        }
-        let mut split = split.into_iter();
+        let mut split = series.chunks_mut(size).zip(done.chunks_mut(size)).zip(errors.iter_mut()).map(|((s, d), e)| (s, d, e));
         let first = split.next();
         match loading_pool() {
             Some(pool) => pool.in_place_scope(|sc| {

@@ -191,22 +191,27 @@ impl OwnedBlockIter {
     }
 
     /// Decodes the next chunk straight into `out` (no copy through the
-    /// iterator's buffer) when it is a columnar chunk that lies inside the
-    /// iterator's range and ends at or before `maxt`; false, with nothing
-    /// read, otherwise — also when its samples are not where its metadata
-    /// says (a damaged chunk then goes the careful way).
+    /// iterator's buffer) when it lies inside the iterator's range, ends at
+    /// or before `maxt`, and the block has no start timestamps (those stay
+    /// aligned with the buffer); false, with nothing read, otherwise — also
+    /// when its samples are not where its metadata says (a damaged chunk
+    /// then goes the careful way).
     fn decode_whole_into(&mut self, maxt: i64, out: &mut Vec<Sample>) -> Result<bool, StorageError> {
         let Some(c) = self.chunks.get(self.next_chunk) else { return Ok(false) };
-        if c.maxt > maxt || c.mint < self.mint || c.maxt > self.maxt {
+        if c.maxt > maxt || c.mint < self.mint || c.maxt > self.maxt || self.b.block.has_start_timestamps() {
             return Ok(false);
         }
-        let it = self.b.block.chunk_iter(c).map_err(StorageError::from)?;
-        let ChunkIter::DecCol(d) = it else { return Ok(false) };
         let base = out.len();
-        let decoded = DECODE_SCRATCH.with(|shared| match shared.try_borrow_mut() {
-            Ok(mut scratch) => d.decode_into(out, &mut scratch),
-            Err(_) => d.decode_into(out, &mut self.scratch),
-        });
+        let decoded = match self.b.block.chunk_iter(c).map_err(StorageError::from)? {
+            ChunkIter::DecCol(d) => DECODE_SCRATCH.with(|shared| match shared.try_borrow_mut() {
+                Ok(mut scratch) => d.decode_into(out, &mut scratch),
+                Err(_) => d.decode_into(out, &mut self.scratch),
+            }),
+            ChunkIter::Dec(d) => d.decode_into(out, &mut self.scratch),
+            ChunkIter::Xor(mut x) => append_all(&mut x, out),
+            // Not reached: blocks with start timestamps were turned away.
+            ChunkIter::St(_) => return Ok(false),
+        };
         if decoded.is_err() || out[base..].iter().any(|s| s.t < self.mint || s.t > maxt) {
             out.truncate(base);
             return Ok(false);
@@ -256,6 +261,14 @@ fn keep_range(buf: &mut Vec<Sample>, mint: i64, maxt: i64) {
     }
 }
 
+/// Appends every remaining sample of `it` to `out`.
+fn append_all<I: SampleIter + ?Sized>(it: &mut I, out: &mut Vec<Sample>) -> Result<(), StorageError> {
+    while let Some(s) = it.next()? {
+        out.push(s);
+    }
+    Ok(())
+}
+
 /// Appends the samples of `it` within `[mint, maxt]` to `buf`; `inside`
 /// says the chunk's metadata already places all of them in the range.
 #[inline]
@@ -267,9 +280,7 @@ fn fill<I: SampleIter + ?Sized>(
     inside: bool,
 ) -> Result<(), StorageError> {
     if inside {
-        while let Some(s) = it.next()? {
-            buf.push(s);
-        }
+        append_all(it, buf)?;
         // A chunk whose samples disagree with its metadata is filtered
         // like any other.
         keep_range(buf, mint, maxt);
