@@ -277,6 +277,8 @@ mod tests {
     use crate::state::Status;
     use std::io::Read;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn read_text(path: &Path) -> Result<String, HistoryError> {
         let mut s = String::new();
         File::open(path).and_then(|mut f| f.read_to_string(&mut s)).map_err(io_err(path))?;
@@ -297,41 +299,42 @@ mod tests {
     }
 
     #[test]
-    fn reopen_keeps_history_and_cuts_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
+    fn reopen_keeps_history_and_cuts_torn_tail() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("h.jsonl");
         let now = 1_790_000_000_000;
         {
-            let (mut log, h) = HistoryLog::open(&p).unwrap();
+            let (mut log, h) = HistoryLog::open(&p)?;
             assert!(h.is_empty());
-            log.append("a", &beat(Status::Up, now)).unwrap();
-            log.append("a", &beat(Status::Down, now + 1)).unwrap();
-            log.append("b", &beat(Status::Up, now + 2)).unwrap();
-            log.sync().unwrap();
+            log.append("a", &beat(Status::Up, now))?;
+            log.append("a", &beat(Status::Down, now + 1))?;
+            log.append("b", &beat(Status::Up, now + 2))?;
+            log.sync()?;
         }
         // Simulate a crash mid-append.
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(br#"{"rec":"beat","monitor":"a","sta"#).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&p)?;
+        f.write_all(br#"{"rec":"beat","monitor":"a","sta"#)?;
         drop(f);
-        let (mut log, h) = HistoryLog::open(&p).unwrap();
+        let (mut log, h) = HistoryLog::open(&p)?;
         assert_eq!(h["a"].stats.uptime(Window::Day, now + 10), Some(0.5));
-        assert_eq!(h["a"].last.as_ref().unwrap().status, Status::Down);
-        assert_eq!(h["b"].last.as_ref().unwrap().time, now + 2);
-        log.append("b", &beat(Status::Up, now + 3)).unwrap();
-        log.flush().unwrap();
-        let text = read_text(&p).unwrap();
+        assert_eq!(h["a"].last.as_ref().ok_or("no last beat")?.status, Status::Down);
+        assert_eq!(h["b"].last.as_ref().ok_or("no last beat")?.time, now + 2);
+        log.append("b", &beat(Status::Up, now + 3))?;
+        log.flush()?;
+        let text = read_text(&p)?;
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(text.starts_with(r#"{"rec":"header","format":"probe-history","version":1}"#), "{text}");
         assert!(text.ends_with('\n'));
-        assert_eq!(HistoryLog::read_beats(&p, Some("b")).unwrap().len(), 2);
+        assert_eq!(HistoryLog::read_beats(&p, Some("b"))?.len(), 2);
+        Ok(())
     }
 
     #[test]
-    fn corrupt_line_is_an_error_with_position() {
-        let dir = tempfile::tempdir().unwrap();
+    fn corrupt_line_is_an_error_with_position() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("h.jsonl");
         let first = r#"{"rec":"beat","monitor":"a","status":"up","time":1,"important":true,"msg":""}"#;
-        std::fs::write(&p, format!("{first}\nnot json\n")).unwrap();
+        std::fs::write(&p, format!("{first}\nnot json\n"))?;
         let e = HistoryLog::open(&p).unwrap_err();
         match &e {
             HistoryError::Corrupt { line, offset, .. } => {
@@ -341,37 +344,40 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(e.to_string().contains("line 2"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn unknown_version_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+    fn unknown_version_is_refused() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("h.jsonl");
-        std::fs::write(&p, "{\"rec\":\"header\",\"format\":\"probe-history\",\"version\":9}\n").unwrap();
+        std::fs::write(&p, "{\"rec\":\"header\",\"format\":\"probe-history\",\"version\":9}\n")?;
         let e = HistoryLog::open(&p).unwrap_err().to_string();
         assert!(e.contains("version 9") && e.contains("line 1"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn prune_folds_old_beats_into_days() {
-        let dir = tempfile::tempdir().unwrap();
+    fn prune_folds_old_beats_into_days() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("h.jsonl");
         let day = 86_400_000;
         let now = 1_790_000_000_000;
-        let (mut log, _) = HistoryLog::open(&p).unwrap();
-        log.append("a", &beat(Status::Down, now - 10 * day)).unwrap();
-        log.append("a", &beat(Status::Up, now - 10 * day + 1)).unwrap();
-        log.append("a", &beat(Status::Up, now - 400 * day)).unwrap();
-        log.append("a", &beat(Status::Up, now - 1000)).unwrap();
-        let st = log.prune(now, 5 * day).unwrap();
+        let (mut log, _) = HistoryLog::open(&p)?;
+        log.append("a", &beat(Status::Down, now - 10 * day))?;
+        log.append("a", &beat(Status::Up, now - 10 * day + 1))?;
+        log.append("a", &beat(Status::Up, now - 400 * day))?;
+        log.append("a", &beat(Status::Up, now - 1000))?;
+        let st = log.prune(now, 5 * day)?;
         assert_eq!(st, PruneStats { folded: 2, dropped: 1, kept: 2 });
-        log.append("a", &beat(Status::Up, now)).unwrap();
-        log.flush().unwrap();
+        log.append("a", &beat(Status::Up, now))?;
+        log.flush()?;
         drop(log);
-        let (_, h) = HistoryLog::open(&p).unwrap();
+        let (_, h) = HistoryLog::open(&p)?;
         let s = &h["a"].stats;
         assert_eq!(s.uptime(Window::Month, now), Some(0.75));
         assert_eq!(s.uptime(Window::Day, now), Some(1.0));
-        assert_eq!(HistoryLog::read_beats(&p, None).unwrap().len(), 2);
+        assert_eq!(HistoryLog::read_beats(&p, None)?.len(), 2);
+        Ok(())
     }
 }

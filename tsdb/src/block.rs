@@ -894,6 +894,8 @@ mod tests {
     use model::{collect_range, MatchType, Queryable};
     use proptest::prelude::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     /// A small deterministic PRNG (xorshift) so tests need no RNG crate.
     struct Rng(u64);
     impl Rng {
@@ -946,13 +948,17 @@ mod tests {
         out
     }
 
-    fn samples_of(it: &mut dyn SampleIter, mint: i64, maxt: i64) -> Vec<(i64, u64)> {
-        collect_range(it, mint, maxt).unwrap().into_iter().map(|s| (s.t, s.v.to_bits())).collect()
+    fn samples_of(
+        it: &mut dyn SampleIter,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(i64, u64)>, Box<dyn std::error::Error>> {
+        Ok(collect_range(it, mint, maxt)?.into_iter().map(|s| (s.t, s.v.to_bits())).collect())
     }
 
     #[test]
-    fn block_matches_mem_store_oracle() {
-        let dir = tempfile::tempdir().unwrap();
+    fn block_matches_mem_store_oracle() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let data = dataset(&mut rng, 2000);
         let mem = MemStore::new();
@@ -961,10 +967,10 @@ mod tests {
                 mem.append(l, x.t, x.v);
             }
         }
-        let meta = write_block(dir.path(), data.clone()).unwrap();
+        let meta = write_block(dir.path(), data.clone())?;
         assert_eq!(meta.stats.num_series as usize, data.iter().filter(|d| !d.1.is_empty()).count());
         assert_eq!(meta.stats.num_samples as usize, mem.num_samples());
-        let block = Block::open(&dir.path().join(&meta.ulid)).unwrap();
+        let block = Block::open(&dir.path().join(&meta.ulid))?;
         assert_eq!(block.meta(), &meta);
 
         let names = ["__name__", "instance", "job", "mode", "cpu", "absent"];
@@ -990,64 +996,66 @@ mod tests {
                         [rng.below(4) as usize];
                 let name = names[rng.below(names.len() as u64) as usize];
                 let value = values[rng.below(values.len() as u64) as usize];
-                ms.push(Matcher::new(kind, name, value).unwrap());
+                ms.push(Matcher::new(kind, name, value)?);
             }
             let mint = rng.below(6_000_000) as i64 - 100_000;
             let maxt = mint + rng.below(8_000_000) as i64;
             let hints = SelectHints::range(mint, maxt);
             let bq = block.querier(mint, maxt);
-            let mq = mem.querier(mint, maxt).unwrap();
-            let mut got = bq.select(&hints, &ms).unwrap();
-            let mut want = mq.select(&hints, &ms).unwrap();
+            let mq = mem.querier(mint, maxt)?;
+            let mut got = bq.select(&hints, &ms)?;
+            let mut want = mq.select(&hints, &ms)?;
             assert_eq!(got.len(), want.len(), "matchers {ms:?} range {mint}..{maxt}");
             for (g, w) in got.iter_mut().zip(want.iter_mut()) {
                 assert_eq!(g.labels, w.labels);
                 assert_eq!(
-                    samples_of(g.samples.as_mut(), mint, maxt),
-                    samples_of(w.samples.as_mut(), mint, maxt),
+                    samples_of(g.samples.as_mut(), mint, maxt)?,
+                    samples_of(w.samples.as_mut(), mint, maxt)?,
                     "{}",
                     g.labels
                 );
             }
-            assert_eq!(bq.label_names(&ms).unwrap(), mq.label_names(&ms).unwrap(), "{ms:?}");
+            assert_eq!(bq.label_names(&ms)?, mq.label_names(&ms)?, "{ms:?}");
             assert_eq!(
-                bq.label_values("instance", &ms).unwrap(),
-                mq.label_values("instance", &ms).unwrap()
+                bq.label_values("instance", &ms)?,
+                mq.label_values("instance", &ms)?
             );
         }
         // Whole-range label queries come straight from the postings table.
         let full = block.querier(i64::MIN, i64::MAX);
-        let mfull = mem.querier(i64::MIN, i64::MAX).unwrap();
-        assert_eq!(full.label_names(&[]).unwrap(), mfull.label_names(&[]).unwrap());
+        let mfull = mem.querier(i64::MIN, i64::MAX)?;
+        assert_eq!(full.label_names(&[])?, mfull.label_names(&[])?);
         assert_eq!(
-            full.label_values("mode", &[]).unwrap(),
-            mfull.label_values("mode", &[]).unwrap()
+            full.label_values("mode", &[])?,
+            mfull.label_values("mode", &[])?
         );
+        Ok(())
     }
 
     #[test]
-    fn seek_across_chunks() {
-        let dir = tempfile::tempdir().unwrap();
+    fn seek_across_chunks() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let l = Labels::from_pairs([("__name__", "x")]);
         let samples: Vec<Sample> = (0..1000).map(|i| Sample::new(i * 10, i as f64)).collect();
-        let meta = write_block(dir.path(), vec![(l.clone(), samples)]).unwrap();
+        let meta = write_block(dir.path(), vec![(l.clone(), samples)])?;
         assert_eq!(meta.stats.num_chunks, 9);
         assert_eq!((meta.min_time, meta.max_time), (0, 9991));
-        let b = Block::open(&dir.path().join(&meta.ulid)).unwrap();
+        let b = Block::open(&dir.path().join(&meta.ulid))?;
         let q = b.querier(100, 8000);
         let mut s =
-            q.select(&SelectHints::range(0, 100_000), &[Matcher::equal("__name__", "x")]).unwrap();
+            q.select(&SelectHints::range(0, 100_000), &[Matcher::equal("__name__", "x")])?;
         let it = s[0].samples.as_mut();
-        assert_eq!(it.next().unwrap().map(|s| s.t), Some(100));
-        assert_eq!(it.seek(5005).unwrap().map(|s| s.t), Some(5010));
-        assert_eq!(it.seek(10).unwrap().map(|s| s.t), Some(5020));
-        assert_eq!(it.seek(7995).unwrap().map(|s| s.t), Some(8000));
-        assert_eq!(it.next().unwrap(), None);
+        assert_eq!(it.next()?.map(|s| s.t), Some(100));
+        assert_eq!(it.seek(5005)?.map(|s| s.t), Some(5010));
+        assert_eq!(it.seek(10)?.map(|s| s.t), Some(5020));
+        assert_eq!(it.seek(7995)?.map(|s| s.t), Some(8000));
+        assert_eq!(it.next()?, None);
+        Ok(())
     }
 
     #[test]
-    fn xor_chunks_are_recoded_unless_disabled() {
-        let dir = tempfile::tempdir().unwrap();
+    fn xor_chunks_are_recoded_unless_disabled() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let l = Labels::from_pairs([("a", "b")]);
         let mut x = crate::chunkenc::XorChunk::new();
         for i in 0..120 {
@@ -1056,7 +1064,7 @@ mod tests {
         let samples: Vec<Sample> = {
             let mut it = x.iter();
             let mut v = Vec::new();
-            while let Some(s) = it.next().unwrap() {
+            while let Some(s) = it.next()? {
                 v.push(s);
             }
             v
@@ -1069,35 +1077,36 @@ mod tests {
             num_samples: 120,
         };
         for recode in [true, false] {
-            let mut w = BlockWriter::new(dir.path(), 0, 2 * 3_600_000).unwrap();
+            let mut w = BlockWriter::new(dir.path(), 0, 2 * 3_600_000)?;
             w.recode(recode);
-            w.add_series(&l, &[chunk]).unwrap();
-            let meta = w.finish().unwrap();
-            let b = Block::open(&dir.path().join(&meta.ulid)).unwrap();
-            let s = b.all_series().unwrap();
-            let stored = b.chunks().chunk(s[0].chunks[0].chunk_ref).unwrap();
+            w.add_series(&l, &[chunk])?;
+            let meta = w.finish()?;
+            let b = Block::open(&dir.path().join(&meta.ulid))?;
+            let s = b.all_series()?;
+            let stored = b.chunks().chunk(s[0].chunks[0].chunk_ref)?;
             assert_eq!(stored.encoding, if recode { ENCODING_DEC_COL } else { ENCODING_XOR });
             assert!(!recode || stored.data.len() < x.bytes().len());
             let mut it = b.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
             for want in &samples {
-                assert!(it.next().unwrap().unwrap().bit_eq(want));
+                assert!(it.next()?.ok_or("series ended early")?.bit_eq(want));
             }
         }
         // A corrupt XOR chunk is reported, naming the series.
-        let mut w = BlockWriter::new(dir.path(), 0, 2 * 3_600_000).unwrap();
+        let mut w = BlockWriter::new(dir.path(), 0, 2 * 3_600_000)?;
         let bad = ChunkData { data: &x.bytes()[..20], ..chunk };
         let e = w.add_series(&l, &[bad]).unwrap_err().to_string();
         assert!(e.contains("a=\"b\""), "{e}");
+        Ok(())
     }
 
     /// Blocks written before the columnar decimal chunk (0x12) hold
     /// interleaved ones (0x10): they must keep reading, sample by sample
     /// through a block and in bulk through a `Db`, next to new chunks.
     #[test]
-    fn interleaved_decimal_chunks_still_read() {
+    fn interleaved_decimal_chunks_still_read() -> TestResult {
         use crate::chunkenc::{dec, ENCODING_DEC};
         use model::{collect_range, Queryable};
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir()?;
         let l = Labels::from_pairs([("__name__", "m"), ("a", "b")]);
         let samples: Vec<Sample> = (0..360)
             .map(|i| Sample::new(i * 15_000 + (i % 3), 100.0 + 0.25 * (i % 17) as f64))
@@ -1106,17 +1115,20 @@ mod tests {
             .chunks(120)
             .enumerate()
             .map(|(k, part)| match k {
-                0 => (ENCODING_DEC, dec::encode(part).unwrap()),
-                1 => (ENCODING_DEC_COL, deccol::encode(part).unwrap()),
+                0 => Ok((ENCODING_DEC, dec::encode(part).ok_or("dec::encode refused the part")?)),
+                1 => {
+                    let data = deccol::encode(part).ok_or("deccol::encode refused the part")?;
+                    Ok((ENCODING_DEC_COL, data))
+                }
                 _ => {
                     let mut x = crate::chunkenc::XorChunk::new();
                     for s in part {
                         assert!(x.append(s.t, s.v));
                     }
-                    (ENCODING_XOR, x.into_bytes())
+                    Ok((ENCODING_XOR, x.into_bytes()))
                 }
             })
-            .collect();
+            .collect::<Result<_, Box<dyn std::error::Error>>>()?;
         let chunks: Vec<ChunkData<'_>> = samples
             .chunks(120)
             .zip(&encoded)
@@ -1128,58 +1140,63 @@ mod tests {
                 num_samples: part.len() as u64,
             })
             .collect();
-        let mut w = BlockWriter::new(dir.path(), 0, 2 * 3_600_000).unwrap();
+        let mut w = BlockWriter::new(dir.path(), 0, 2 * 3_600_000)?;
         w.recode(false);
-        w.add_series(&l, &chunks).unwrap();
-        let meta = w.finish().unwrap();
-        let b = Block::open(&dir.path().join(&meta.ulid)).unwrap();
-        let s = b.all_series().unwrap();
-        let stored: Vec<u8> =
-            s[0].chunks.iter().map(|c| b.chunks().chunk(c.chunk_ref).unwrap().encoding).collect();
+        w.add_series(&l, &chunks)?;
+        let meta = w.finish()?;
+        let b = Block::open(&dir.path().join(&meta.ulid))?;
+        let s = b.all_series()?;
+        let stored: Vec<u8> = s[0]
+            .chunks
+            .iter()
+            .map(|c| b.chunks().chunk(c.chunk_ref).map(|c| c.encoding))
+            .collect::<Result<_, _>>()?;
         assert_eq!(stored, [ENCODING_DEC, ENCODING_DEC_COL, ENCODING_XOR]);
         let mut it = b.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
         for want in &samples {
-            assert!(it.next().unwrap().unwrap().bit_eq(want));
+            assert!(it.next()?.ok_or("series ended early")?.bit_eq(want));
         }
-        assert_eq!(it.next().unwrap(), None);
+        assert_eq!(it.next()?, None);
         drop(it);
         drop(b);
 
-        let db = crate::Db::open(dir.path(), crate::Options::builder().retention_time(None).build()).unwrap();
-        let q = db.querier(0, i64::MAX).unwrap();
+        let db = crate::Db::open(dir.path(), crate::Options::builder().retention_time(None).build())?;
+        let q = db.querier(0, i64::MAX)?;
         for (mint, maxt) in [(0, i64::MAX), (samples[50].t, samples[300].t), (samples[130].t + 1, samples[200].t - 1)] {
-            let mut found = q.select(&SelectHints::range(mint, maxt), &[Matcher::equal("a", "b")]).unwrap();
-            let got = collect_range(found[0].samples.as_mut(), mint, maxt).unwrap();
+            let mut found = q.select(&SelectHints::range(mint, maxt), &[Matcher::equal("a", "b")])?;
+            let got = collect_range(found[0].samples.as_mut(), mint, maxt)?;
             let want: Vec<&Sample> = samples.iter().filter(|s| s.t >= mint && s.t <= maxt).collect();
             assert_eq!(got.len(), want.len());
             assert!(got.iter().zip(want).all(|(a, b)| a.bit_eq(b)));
         }
         drop(q);
-        db.close().unwrap();
+        db.close()?;
+        Ok(())
     }
 
     #[test]
-    fn writer_validates_and_cleans_up() {
-        let dir = tempfile::tempdir().unwrap();
+    fn writer_validates_and_cleans_up() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let l = Labels::from_pairs([("a", "b")]);
-        let mut w = BlockWriter::new(dir.path(), 0, 100).unwrap();
+        let mut w = BlockWriter::new(dir.path(), 0, 100)?;
         let e = w.add_series_samples(&l, &[Sample::new(5, 1.0), Sample::new(5, 2.0)]).unwrap_err();
         assert!(e.to_string().contains("not increasing"), "{e}");
         let e = w.add_series_samples(&l, &[Sample::new(100, 1.0)]).unwrap_err();
         assert!(e.to_string().contains("outside the block range"), "{e}");
         drop(w);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "tmp dir removed");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "tmp dir removed");
         // An empty block with a range is valid.
-        let w = BlockWriter::new(dir.path(), 0, 100).unwrap();
-        let meta = w.finish().unwrap();
-        let b = Block::open(&dir.path().join(&meta.ulid)).unwrap();
-        assert!(b.all_series().unwrap().is_empty());
-        assert!(BlockWriter::new_unbounded(dir.path()).unwrap().finish().is_err());
+        let w = BlockWriter::new(dir.path(), 0, 100)?;
+        let meta = w.finish()?;
+        let b = Block::open(&dir.path().join(&meta.ulid))?;
+        assert!(b.all_series()?.is_empty());
+        assert!(BlockWriter::new_unbounded(dir.path())?.finish().is_err());
+        Ok(())
     }
 
     #[test]
-    fn corrupt_files_give_clear_errors() {
-        let dir = tempfile::tempdir().unwrap();
+    fn corrupt_files_give_clear_errors() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let data: Vec<(Labels, Vec<Sample>)> = (0..30)
             .map(|i| {
                 (
@@ -1188,21 +1205,21 @@ mod tests {
                 )
             })
             .collect();
-        let meta = write_block(dir.path(), data).unwrap();
+        let meta = write_block(dir.path(), data)?;
         let bdir = dir.path().join(&meta.ulid);
         let seg = bdir.join("chunks/000001");
-        let orig = std::fs::read(&seg).unwrap();
+        let orig = std::fs::read(&seg)?;
         let mut rng = Rng(7);
         for _ in 0..40 {
             let mut b = orig.clone();
             let pos = 8 + rng.below(orig.len() as u64 - 8) as usize;
             b[pos] ^= 1 << rng.below(8);
-            std::fs::write(&seg, &b).unwrap();
-            let block = Block::open(&bdir).unwrap();
+            std::fs::write(&seg, &b)?;
+            let block = Block::open(&bdir)?;
             let q = block.querier(i64::MIN, i64::MAX);
             let mut series = q
                 .select(&SelectHints::range(i64::MIN, i64::MAX), &[Matcher::equal("__name__", "m")])
-                .unwrap();
+                ?;
             let mut errors = Vec::new();
             for s in &mut series {
                 loop {
@@ -1219,17 +1236,18 @@ mod tests {
             assert_eq!(errors.len(), 1, "one flipped byte breaks exactly one chunk: {errors:?}");
             assert!(errors[0].contains("000001") && errors[0].contains("offset"), "{}", errors[0]);
         }
-        std::fs::write(&seg, &orig).unwrap();
+        std::fs::write(&seg, &orig)?;
         let idx = bdir.join("index");
-        let mut b = std::fs::read(&idx).unwrap();
+        let mut b = std::fs::read(&idx)?;
         let n = b.len();
         b[n - 10] ^= 0xff;
-        std::fs::write(&idx, &b).unwrap();
+        std::fs::write(&idx, &b)?;
         let e = Block::open(&bdir).unwrap_err().to_string();
         assert!(e.contains("index") && e.contains("offset"), "{e}");
-        std::fs::write(bdir.join("meta.json"), b"{").unwrap();
+        std::fs::write(bdir.join("meta.json"), b"{")?;
         let e = Block::open(&bdir).unwrap_err().to_string();
         assert!(e.contains("meta.json"), "{e}");
+        Ok(())
     }
 
     /// The content of the committed golden block `tests/data/block-v1`:
@@ -1282,36 +1300,38 @@ mod tests {
     /// `cargo test -p tsdb --lib regenerate_golden_block -- --ignored`.
     #[test]
     #[ignore]
-    fn regenerate_golden_block() {
+    fn regenerate_golden_block() -> TestResult {
         let dir = golden_dir();
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        write_block(&dir, golden_series()).unwrap();
+        std::fs::create_dir_all(&dir)?;
+        write_block(&dir, golden_series())?;
+        Ok(())
     }
 
     #[test]
-    fn reads_golden_block_v1() {
+    fn reads_golden_block_v1() -> TestResult {
         let dir = golden_dir();
-        let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
-        let b = Block::open(&entry.path()).unwrap();
+        let entry = std::fs::read_dir(&dir)?.next().ok_or("golden block dir is empty")??;
+        let b = Block::open(&entry.path())?;
         assert_eq!(b.meta().ulid, entry.file_name().to_string_lossy());
         let want = golden_series();
-        let got = b.all_series().unwrap();
+        let got = b.all_series()?;
         assert_eq!(got.len(), want.len());
         let mut encodings = BTreeSet::new();
         for (g, (wl, ws)) in got.iter().zip(&want) {
             assert_eq!(&g.labels, wl);
             for c in &g.chunks {
-                encodings.insert(b.chunks().chunk(c.chunk_ref).unwrap().encoding);
+                encodings.insert(b.chunks().chunk(c.chunk_ref)?.encoding);
             }
             let mut it = b.series_iter(g.chunks.clone(), i64::MIN, i64::MAX);
             for w in ws {
-                let s = it.next().unwrap().unwrap();
+                let s = it.next()?.ok_or("series ended early")?;
                 assert!(s.bit_eq(w), "{wl}: {s:?} != {w:?}");
             }
-            assert!(it.next().unwrap().is_none());
+            assert!(it.next()?.is_none());
         }
         assert_eq!(encodings.into_iter().collect::<Vec<_>>(), vec![1, 0x10]);
+        Ok(())
     }
 
     #[test]
@@ -1322,6 +1342,11 @@ mod tests {
         assert!(is_ulid(&a) && is_ulid(&new_ulid()));
         assert_ne!(new_ulid(), new_ulid());
         assert!(!is_ulid("not-a-ulid"));
+    }
+
+    /// Turns any error into a proptest failure, keeping its message.
+    fn fail(e: impl std::fmt::Display) -> TestCaseError {
+        TestCaseError::fail(e.to_string())
     }
 
     proptest! {
@@ -1336,9 +1361,10 @@ mod tests {
                 compaction: BlockCompaction { level, sources: vec![new_ulid()], parents: vec![] },
                 version: META_VERSION,
             };
-            let dir = tempfile::tempdir().unwrap();
-            fs::write_atomic(&dir.path().join(META_FILENAME), &serde_json::to_vec(&m).unwrap()).unwrap();
-            prop_assert_eq!(BlockMeta::read(dir.path()).unwrap(), m);
+            let dir = tempfile::tempdir().map_err(fail)?;
+            let json = serde_json::to_vec(&m).map_err(fail)?;
+            fs::write_atomic(&dir.path().join(META_FILENAME), &json).map_err(fail)?;
+            prop_assert_eq!(BlockMeta::read(dir.path()).map_err(fail)?, m);
         }
     }
 }

@@ -319,55 +319,59 @@ impl ChunkReader {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn write_read_and_cut_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = ChunkWriter::with_segment_size(dir.path(), 100).unwrap();
+    fn write_read_and_cut_segments() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let mut w = ChunkWriter::with_segment_size(dir.path(), 100)?;
         let mut refs = Vec::new();
         for i in 0..20u8 {
             let data = vec![i; usize::from(i) * 3];
-            refs.push((w.write_chunk(1, &data).unwrap(), data));
+            refs.push((w.write_chunk(1, &data)?, data));
         }
-        let files = w.finish().unwrap();
+        let files = w.finish()?;
         assert!(files.len() > 3, "{files:?}");
-        let r = ChunkReader::open(dir.path()).unwrap();
+        let r = ChunkReader::open(dir.path())?;
         assert_eq!(r.num_segments(), files.len());
         for (cr, data) in &refs {
-            let c = r.chunk(*cr).unwrap();
+            let c = r.chunk(*cr)?;
             assert_eq!(c.encoding, 1);
             assert_eq!(c.data, &data[..]);
         }
         assert!(matches!(r.chunk(chunk_ref(99, 8)), Err(ChunksError::BadRef { .. })));
         assert!(matches!(r.chunk(chunk_ref(0, 3)), Err(ChunksError::BadRef { .. })));
+        Ok(())
     }
 
     #[test]
-    fn corruption_names_file_and_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = ChunkWriter::new(dir.path()).unwrap();
-        let a = w.write_chunk(1, b"hello world").unwrap();
-        let b = w.write_chunk(1, b"second").unwrap();
-        w.finish().unwrap();
+    fn corruption_names_file_and_offset() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let mut w = ChunkWriter::new(dir.path())?;
+        let a = w.write_chunk(1, b"hello world")?;
+        let b = w.write_chunk(1, b"second")?;
+        w.finish()?;
         let p = dir.path().join("000001");
-        let mut bytes = std::fs::read(&p).unwrap();
+        let mut bytes = std::fs::read(&p)?;
         bytes[split_ref(b).1 as usize + 4] ^= 0x40;
-        std::fs::write(&p, &bytes).unwrap();
-        let r = ChunkReader::open(dir.path()).unwrap();
-        assert_eq!(r.chunk(a).unwrap().data, b"hello world");
+        std::fs::write(&p, &bytes)?;
+        let r = ChunkReader::open(dir.path())?;
+        assert_eq!(r.chunk(a)?.data, b"hello world");
         let e = r.chunk(b).unwrap_err().to_string();
         assert!(e.contains("000001") && e.contains(&format!("offset {}", split_ref(b).1)), "{e}");
         assert!(e.contains("checksum mismatch"), "{e}");
 
         bytes[0] = 0;
-        std::fs::write(&p, &bytes).unwrap();
+        std::fs::write(&p, &bytes)?;
         let e = ChunkReader::open(dir.path()).unwrap_err().to_string();
         assert!(e.contains("bad magic") && e.contains("000001"), "{e}");
         // Truncation: length runs past the end.
-        let mut bytes = std::fs::read(&p).unwrap();
+        let mut bytes = std::fs::read(&p)?;
         bytes[0] = 0x85;
         bytes.truncate(split_ref(b).1 as usize + 3);
-        std::fs::write(&p, &bytes).unwrap();
-        let r = ChunkReader::open(dir.path()).unwrap();
+        std::fs::write(&p, &bytes)?;
+        let r = ChunkReader::open(dir.path())?;
         assert!(r.chunk(b).unwrap_err().to_string().contains("past the end"));
+        Ok(())
     }
 }

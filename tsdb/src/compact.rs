@@ -264,6 +264,8 @@ mod tests {
     use crate::block::{write_block, BlockCompaction, BlockStats, META_VERSION};
     use model::{collect_range, Matcher, Querier, SelectHints};
 
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
     const H: i64 = 3_600_000;
 
     fn meta(id: &str, mint: i64, maxt: i64) -> BlockMeta {
@@ -342,63 +344,63 @@ mod tests {
     }
 
     #[test]
-    fn compaction_keeps_start_timestamps() {
-        let dir = tempfile::tempdir().unwrap();
+    fn compaction_keeps_start_timestamps() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let l = Labels::from_pairs([("__name__", "c_total")]);
-        let write = |ts: &[i64], st: &[Option<i64>], v: f64| {
-            let mut w = BlockWriter::new_unbounded(dir.path()).unwrap();
+        let write = |ts: &[i64], st: &[Option<i64>], v: f64| -> TestResult<Block> {
+            let mut w = BlockWriter::new_unbounded(dir.path())?;
             let samples: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, v)).collect();
-            w.add_series_samples_with_starts(&l, &samples, st).unwrap();
-            let m = w.finish().unwrap();
-            Block::open(&dir.path().join(&m.ulid)).unwrap()
+            w.add_series_samples_with_starts(&l, &samples, st)?;
+            let m = w.finish()?;
+            Ok(Block::open(&dir.path().join(&m.ulid))?)
         };
-        let a = write(&[10, 20, 30], &[Some(5), Some(5), None], 1.0);
-        let b = write(&[30, 40], &[Some(25), Some(30)], 2.0);
+        let a = write(&[10, 20, 30], &[Some(5), Some(5), None], 1.0)?;
+        let b = write(&[30, 40], &[Some(25), Some(30)], 2.0)?;
         assert_eq!(a.meta().stats.num_start_timestamps, 2);
-        let m = compact(&[&a, &b], dir.path()).unwrap();
+        let m = compact(&[&a, &b], dir.path())?;
         assert_eq!(m.stats.num_start_timestamps, 3);
-        let c = Block::open(&dir.path().join(&m.ulid)).unwrap();
+        let c = Block::open(&dir.path().join(&m.ulid))?;
         assert!(c.has_start_timestamps());
-        let s = c.all_series().unwrap();
+        let s = c.all_series()?;
         let mut it = c.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
         let mut got = Vec::new();
-        while let Some(x) = it.next().unwrap() {
+        while let Some(x) = it.next()? {
             got.push((x.t, x.v, it.start_timestamp()));
         }
         // At t=30 the earlier block wins, with its own (absent) start.
         assert_eq!(got, [(10, 1.0, Some(5)), (20, 1.0, Some(5)), (30, 1.0, None), (40, 2.0, Some(30))]);
+        Ok(())
     }
 
     #[test]
-    fn compaction_merges_overlapping_blocks() {
-        let dir = tempfile::tempdir().unwrap();
+    fn compaction_merges_overlapping_blocks() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let a = Labels::from_pairs([("__name__", "m"), ("i", "a")]);
         let b = Labels::from_pairs([("__name__", "m"), ("i", "b")]);
         let c = Labels::from_pairs([("__name__", "m"), ("i", "c")]);
         let s =
             |r: std::ops::Range<i64>, v: f64| r.map(|t| Sample::new(t * 10, v)).collect::<Vec<_>>();
-        let m1 =
-            write_block(dir.path(), vec![(a.clone(), s(0..200, 1.0)), (b.clone(), s(0..50, 1.0))])
-                .unwrap();
+        let m1 = write_block(
+            dir.path(),
+            vec![(a.clone(), s(0..200, 1.0)), (b.clone(), s(0..50, 1.0))],
+        )?;
         let m2 = write_block(
             dir.path(),
             vec![(a.clone(), s(150..300, 2.0)), (c.clone(), s(0..10, 2.0))],
-        )
-        .unwrap();
-        let b1 = Block::open(&dir.path().join(&m1.ulid)).unwrap();
-        let b2 = Block::open(&dir.path().join(&m2.ulid)).unwrap();
+        )?;
+        let b1 = Block::open(&dir.path().join(&m1.ulid))?;
+        let b2 = Block::open(&dir.path().join(&m2.ulid))?;
         assert_eq!(plan(&[m1.clone(), m2.clone()], &[2 * H, 6 * H]).len(), 2);
-        let out = compact(&[&b1, &b2], dir.path()).unwrap();
+        let out = compact(&[&b1, &b2], dir.path())?;
         assert_eq!(out.compaction.level, 2);
         assert_eq!(out.compaction.parents.len(), 2);
         assert_eq!(out.stats.num_series, 3);
         assert_eq!(out.stats.num_samples, 300 + 50 + 10);
         assert_eq!((out.min_time, out.max_time), (0, 2991));
-        let blk = Block::open(&dir.path().join(&out.ulid)).unwrap();
+        let blk = Block::open(&dir.path().join(&out.ulid))?;
         let q = blk.querier(i64::MIN, i64::MAX);
-        let mut got =
-            q.select(&SelectHints::range(0, 10_000), &[Matcher::equal("i", "a")]).unwrap();
-        let samples = collect_range(got[0].samples.as_mut(), 0, 10_000).unwrap();
+        let mut got = q.select(&SelectHints::range(0, 10_000), &[Matcher::equal("i", "a")])?;
+        let samples = collect_range(got[0].samples.as_mut(), 0, 10_000)?;
         assert_eq!(samples.len(), 300);
         assert_eq!(samples[160].v, 1.0, "the earlier block wins duplicates");
         assert_eq!(samples[250].v, 2.0);
@@ -408,8 +410,9 @@ mod tests {
         let mut want = vec![m1.ulid.clone(), m2.ulid.clone()];
         want.sort();
         assert_eq!(sources, want);
-        delete_block(dir.path(), &m1.ulid).unwrap();
+        delete_block(dir.path(), &m1.ulid)?;
         assert!(!dir.path().join(&m1.ulid).exists());
         assert!(delete_block(dir.path(), "../etc").is_err());
+        Ok(())
     }
 }

@@ -16,9 +16,10 @@ use std::sync::{RwLock, RwLockReadGuard};
 /// use model::{mem::MemStore, Labels, Matcher, Queryable, SelectHints};
 /// let store = MemStore::new();
 /// store.append(&Labels::from_pairs([("__name__", "up")]), 1000, 1.0);
-/// let q = store.querier(0, 2000).unwrap();
-/// let series = q.select(&SelectHints::range(0, 2000), &[Matcher::equal("__name__", "up")]).unwrap();
+/// let q = store.querier(0, 2000)?;
+/// let series = q.select(&SelectHints::range(0, 2000), &[Matcher::equal("__name__", "up")])?;
 /// assert_eq!(series.len(), 1);
+/// # Ok::<(), model::StorageError>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct MemStore {
@@ -74,10 +75,11 @@ impl MemStore {
     /// let store = MemStore::new();
     /// let l = Labels::from_pairs([("__name__", "reqs_total")]);
     /// store.append_with_start(&l, 60_000, 5.0, Some(30_000));
-    /// let q = store.querier(0, 60_000).unwrap();
-    /// let mut s = q.select(&SelectHints::range(0, 60_000), &[Matcher::equal("__name__", "reqs_total")]).unwrap();
-    /// assert!(s[0].samples.next().unwrap().is_some());
+    /// let q = store.querier(0, 60_000)?;
+    /// let mut s = q.select(&SelectHints::range(0, 60_000), &[Matcher::equal("__name__", "reqs_total")])?;
+    /// assert!(s[0].samples.next()?.is_some());
     /// assert_eq!(s[0].samples.start_timestamp(), Some(30_000));
+    /// # Ok::<(), model::StorageError>(())
     /// ```
     pub fn append_with_start(&self, labels: &Labels, t: i64, v: f64, st: Option<i64>) {
         self.append(labels, t, v);
@@ -216,10 +218,11 @@ impl Querier for MemQuerier<'_> {
 /// use model::{mem::MemLogStore, Direction, LogEntry, LogQueryable, Labels, Matcher};
 /// let store = MemLogStore::new();
 /// store.push(&Labels::from_pairs([("job", "app")]), LogEntry::new(5, "hello"));
-/// let q = store.log_querier().unwrap();
-/// let mut streams = q.select(&[Matcher::equal("job", "app")], 0, 10, Direction::Forward).unwrap();
-/// let e = streams[0].entries.next().unwrap().unwrap();
+/// let q = store.log_querier()?;
+/// let mut streams = q.select(&[Matcher::equal("job", "app")], 0, 10, Direction::Forward)?;
+/// let e = streams[0].entries.next()?.ok_or("no entry")?;
 /// assert_eq!(e.line, "hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct MemLogStore {
@@ -334,8 +337,10 @@ mod tests {
     use crate::series::collect_range;
     use crate::MatchType;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn select_filters_by_matchers_and_range() {
+    fn select_filters_by_matchers_and_range() -> TestResult {
         let s = MemStore::new();
         let a = Labels::from_pairs([("__name__", "m"), ("i", "a")]);
         let b = Labels::from_pairs([("__name__", "m"), ("i", "b")]);
@@ -343,18 +348,19 @@ mod tests {
             s.append(&a, t * 10, t as f64);
             s.append(&b, t * 10 + 100, t as f64);
         }
-        let q = s.querier(0, 1000).unwrap();
-        let m = [Matcher::new(MatchType::Regex, "i", "a|b").unwrap()];
-        let mut got = q.select(&SelectHints::range(50, 95), &m).unwrap();
+        let q = s.querier(0, 1000)?;
+        let m = [Matcher::new(MatchType::Regex, "i", "a|b")?];
+        let mut got = q.select(&SelectHints::range(50, 95), &m)?;
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].labels, a);
-        assert_eq!(collect_range(got[0].samples.as_mut(), 0, 1000).unwrap().len(), 5);
-        assert_eq!(q.label_values("i", &[]).unwrap(), vec!["a", "b"]);
-        assert_eq!(q.label_names(&m).unwrap(), vec!["__name__", "i"]);
+        assert_eq!(collect_range(got[0].samples.as_mut(), 0, 1000)?.len(), 5);
+        assert_eq!(q.label_values("i", &[])?, vec!["a", "b"]);
+        assert_eq!(q.label_names(&m)?, vec!["__name__", "i"]);
+        Ok(())
     }
 
     #[test]
-    fn start_timestamps_are_stored_and_replaced() {
+    fn start_timestamps_are_stored_and_replaced() -> TestResult {
         let s = MemStore::new();
         let a = Labels::from_pairs([("__name__", "c_total")]);
         s.append_with_start(&a, 10, 1.0, Some(5));
@@ -364,30 +370,32 @@ mod tests {
         s.append_with_start(&a, 10, 1.5, None);
         s.append_with_start(&a, 40, 5.0, Some(35));
         s.append(&a, 40, 6.0);
-        let q = s.querier(0, 100).unwrap();
-        let mut got = q.select(&SelectHints::range(0, 100), &[Matcher::equal("__name__", "c_total")]).unwrap();
+        let q = s.querier(0, 100)?;
+        let mut got = q.select(&SelectHints::range(0, 100), &[Matcher::equal("__name__", "c_total")])?;
         let it = got[0].samples.as_mut();
         assert!(it.has_start_timestamps());
         let mut seen = Vec::new();
-        while let Some(x) = it.next().unwrap() {
+        while let Some(x) = it.next()? {
             seen.push((x.t, x.v, it.start_timestamp()));
         }
         assert_eq!(seen, vec![(10, 1.5, None), (20, 2.0, None), (30, 4.0, Some(25)), (40, 6.0, None)]);
         // A range without start timestamps gives a plain iterator.
-        let got = q.select(&SelectHints::range(0, 20), &[Matcher::equal("__name__", "c_total")]).unwrap();
+        let got = q.select(&SelectHints::range(0, 20), &[Matcher::equal("__name__", "c_total")])?;
         assert!(!got[0].samples.has_start_timestamps());
+        Ok(())
     }
 
     #[test]
-    fn logs_backward_reverses() {
+    fn logs_backward_reverses() -> TestResult {
         let s = MemLogStore::new();
         let l = Labels::from_pairs([("job", "x")]);
         s.push(&l, LogEntry::new(2, "b"));
         s.push(&l, LogEntry::new(1, "a"));
-        let q = s.log_querier().unwrap();
-        let mut st = q.select(&[Matcher::equal("job", "x")], 0, 10, Direction::Backward).unwrap();
-        assert_eq!(st[0].entries.next().unwrap().map(|e| e.line.to_string()), Some("b".into()));
-        assert_eq!(st[0].entries.next().unwrap().map(|e| e.line.to_string()), Some("a".into()));
-        assert!(st[0].entries.next().unwrap().is_none());
+        let q = s.log_querier()?;
+        let mut st = q.select(&[Matcher::equal("job", "x")], 0, 10, Direction::Backward)?;
+        assert_eq!(st[0].entries.next()?.map(|e| e.line.to_string()), Some("b".into()));
+        assert_eq!(st[0].entries.next()?.map(|e| e.line.to_string()), Some("a".into()));
+        assert!(st[0].entries.next()?.is_none());
+        Ok(())
     }
 }
