@@ -257,68 +257,72 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
 mod tests {
     use super::*;
 
-    fn read_all(dir: &Path) -> (Vec<Vec<u8>>, ReplayOutcome) {
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn read_all(dir: &Path) -> Result<(Vec<Vec<u8>>, ReplayOutcome), WalError> {
         let mut got = Vec::new();
         let out = replay(dir, |p| {
             got.push(p.to_vec());
             Ok(())
-        })
-        .unwrap();
-        (got, out)
+        })?;
+        Ok((got, out))
     }
 
     #[test]
-    fn log_rotate_replay() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn log_rotate_replay() -> TestResult {
+        let tmp = tempfile::tempdir()?;
         let opts = WalOptions { segment_size: 4096, fsync: FsyncPolicy::Never };
-        let mut w = Wal::open(tmp.path(), opts.clone()).unwrap();
+        let mut w = Wal::open(tmp.path(), opts.clone())?;
         let recs: Vec<Vec<u8>> = (0..200u32).map(|i| vec![i as u8; (i as usize * 7) % 300]).collect();
         for r in &recs {
-            w.log(r).unwrap();
+            w.log(r)?;
         }
         // A record larger than a segment gets one of its own.
-        w.log(&[7u8; 10_000]).unwrap();
-        w.close().unwrap();
-        let (got, out) = read_all(tmp.path());
+        w.log(&[7u8; 10_000])?;
+        w.close()?;
+        let (got, out) = read_all(tmp.path())?;
         assert_eq!(&got[..200], &recs[..]);
         assert_eq!(got[200].len(), 10_000);
         assert!(out.segments > 5);
         assert!(out.repair.is_none());
+        Ok(())
     }
 
     #[test]
-    fn checkpoint_keeps_filtered_records_and_replays_them_first() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut w = Wal::open(tmp.path(), WalOptions::default()).unwrap();
+    fn checkpoint_keeps_filtered_records_and_replays_them_first() -> TestResult {
+        let tmp = tempfile::tempdir()?;
+        let mut w = Wal::open(tmp.path(), WalOptions::default())?;
         for i in 0..10u8 {
-            w.log(&[i]).unwrap();
+            w.log(&[i])?;
         }
-        let closed = w.next_segment().unwrap();
-        w.log(&[100]).unwrap();
-        let stats = checkpoint(tmp.path(), closed, |p| Ok((p[0] % 2 == 0).then(|| vec![p[0], 0]))).unwrap();
+        let closed = w.next_segment()?;
+        w.log(&[100])?;
+        let stats = checkpoint(tmp.path(), closed, |p| Ok((p[0] % 2 == 0).then(|| vec![p[0], 0])))?;
         assert_eq!((stats.records_read, stats.records_kept), (10, 5));
-        assert_eq!(w.remove_segments_upto(closed).unwrap(), 1);
-        let (got, out) = read_all(tmp.path());
+        assert_eq!(w.remove_segments_upto(closed)?, 1);
+        let (got, out) = read_all(tmp.path())?;
         assert_eq!(out.checkpoint, Some(closed));
         assert_eq!(got, vec![vec![0, 0], vec![2, 0], vec![4, 0], vec![6, 0], vec![8, 0], vec![100]]);
         // A second checkpoint folds in the first.
-        let closed2 = w.next_segment().unwrap();
-        checkpoint(tmp.path(), closed2, |p| Ok(Some(p.to_vec()))).unwrap();
-        w.remove_segments_upto(closed2).unwrap();
-        let (got2, out2) = read_all(tmp.path());
+        let closed2 = w.next_segment()?;
+        checkpoint(tmp.path(), closed2, |p| Ok(Some(p.to_vec())))?;
+        w.remove_segments_upto(closed2)?;
+        let (got2, out2) = read_all(tmp.path())?;
         assert_eq!(got2, got);
         assert_eq!(out2.checkpoint, Some(closed2));
         assert!(!tmp.path().join(format!("checkpoint.{}", segment_name(closed))).exists());
+        Ok(())
     }
 
     #[test]
-    fn apply_errors_name_the_record() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut w = Wal::open(tmp.path(), WalOptions::default()).unwrap();
-        w.log(b"ok").unwrap();
-        w.log(b"bad").unwrap();
-        w.close().unwrap();
+    fn apply_errors_name_the_record() -> TestResult {
+        let tmp = tempfile::tempdir()?;
+        let mut w = Wal::open(tmp.path(), WalOptions::default())?;
+        w.log(b"ok")?;
+        w.log(b"bad")?;
+        w.close()?;
         let err = replay(tmp.path(), |p| if p == b"bad" { Err("nope".into()) } else { Ok(()) }).unwrap_err();
         assert!(matches!(err, WalError::Apply { offset: 22, .. }), "{err}");
+        Ok(())
     }
 }
