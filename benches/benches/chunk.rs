@@ -7,7 +7,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use model::{Sample, SampleIter};
-use tsdb::chunkenc::{dec, deccol, encode_best, ChunkIter, XorChunk, XorIter};
+use tsdb::chunkenc::{dec, deccol, encode_best, pack, ChunkIter, XorChunk, XorIter};
 
 /// Deterministic xorshift generator.
 struct Rng(u64);
@@ -88,18 +88,21 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let best: Vec<(u8, Vec<u8>)> = data.iter().map(|s| encode_best(s)).collect();
-    // The interleaved (0x10) and columnar (0x12) decimal layouts of the
-    // same chunks (every chunk here is decimal, so both cover all samples).
+    // The interleaved (0x10), columnar (0x12) and packed (0x13) decimal
+    // layouts of the same chunks (every chunk here is decimal, so each
+    // covers all samples).
     let decs: Vec<Vec<u8>> = data.iter().filter_map(|s| dec::encode(s)).collect();
     let cols: Vec<Vec<u8>> = data.iter().filter_map(|s| deccol::encode(s)).collect();
-    assert_eq!((decs.len(), cols.len()), (data.len(), data.len()));
+    let packs: Vec<Vec<u8>> = data.iter().filter_map(|s| pack::encode(s)).collect();
+    assert_eq!((decs.len(), cols.len(), packs.len()), (data.len(), data.len(), data.len()));
     let size = |c: &[Vec<u8>]| c.iter().map(Vec::len).sum::<usize>() as f64 / n as f64;
     let best_bytes: usize = best.iter().map(|c| c.1.len()).sum();
     eprintln!(
-        "chunk data: xor {:.3} B/sample, dec 0x10 {:.3}, dec 0x12 {:.3}, best {:.3} B/sample",
+        "chunk data: xor {:.3} B/sample, dec 0x10 {:.3}, dec 0x12 {:.3}, dec 0x13 {:.3}, best {:.3} B/sample",
         size(&xor),
         size(&decs),
         size(&cols),
+        size(&packs),
         best_bytes as f64 / n as f64
     );
     g.bench_function("xor_decode", |b| {
@@ -150,6 +153,26 @@ fn bench(c: &mut Criterion) {
             for c in &cols {
                 out.clear();
                 let _ = deccol::decode_all(c, &mut out, &mut scratch);
+                black_box(&out);
+            }
+        })
+    });
+    g.bench_function("pack_decode", |b| {
+        b.iter(|| {
+            for c in &packs {
+                if let Ok(mut it) = tsdb::chunkenc::PackIter::new(c) {
+                    while let Ok(Some(s)) = it.next() {
+                        black_box(s);
+                    }
+                }
+            }
+        })
+    });
+    g.bench_function("pack_decode_all", |b| {
+        b.iter(|| {
+            for c in &packs {
+                out.clear();
+                let _ = pack::decode_all(c, &mut out);
                 black_box(&out);
             }
         })

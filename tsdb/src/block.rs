@@ -37,10 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::chunkenc::{
-    deccol, encode_best, encode_with_starts, ChunkIter, XorIter, ENCODING_DEC_COL, ENCODING_ST,
-    ENCODING_XOR,
-};
+use crate::chunkenc::{encode_best, encode_with_starts, pack, ChunkIter, XorIter, ENCODING_PACK, ENCODING_ST, ENCODING_XOR};
 use crate::chunks::{ChunkReader, ChunkRef, ChunkWriter, ChunksError};
 use crate::fs::{self, IoContext, IoError};
 use crate::index::{ChunkMeta, IndexError, IndexReader, IndexWriter, SeriesRef};
@@ -446,7 +443,7 @@ impl BlockWriter {
                         }
                     }
                 }
-                recoded = deccol::encode(&self.scratch).filter(|d| d.len() < c.data.len());
+                recoded = pack::encode(&self.scratch).filter(|d| d.len() < c.data.len());
             }
             if c.encoding == ENCODING_ST {
                 // Counted for the block's statistics (which tell readers
@@ -464,7 +461,7 @@ impl BlockWriter {
                 }
             }
             let r: ChunkRef = match &recoded {
-                Some(d) => cw.write_chunk(ENCODING_DEC_COL, d)?,
+                Some(d) => cw.write_chunk(ENCODING_PACK, d)?,
                 None => cw.write_chunk(c.encoding, c.data)?,
             };
             self.metas.push(ChunkMeta { mint: c.mint, maxt: c.maxt, chunk_ref: r });
@@ -1084,7 +1081,7 @@ mod tests {
             let b = Block::open(&dir.path().join(&meta.ulid))?;
             let s = b.all_series()?;
             let stored = b.chunks().chunk(s[0].chunks[0].chunk_ref)?;
-            assert_eq!(stored.encoding, if recode { ENCODING_DEC_COL } else { ENCODING_XOR });
+            assert_eq!(stored.encoding, if recode { ENCODING_PACK } else { ENCODING_XOR });
             assert!(!recode || stored.data.len() < x.bytes().len());
             let mut it = b.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
             for want in &samples {
@@ -1099,16 +1096,17 @@ mod tests {
         Ok(())
     }
 
-    /// Blocks written before the columnar decimal chunk (0x12) hold
-    /// interleaved ones (0x10): they must keep reading, sample by sample
-    /// through a block and in bulk through a `Db`, next to new chunks.
+    /// Blocks written before the packed decimal chunk (0x13) hold
+    /// interleaved (0x10) and columnar (0x12) ones: they must keep reading,
+    /// sample by sample through a block and in bulk through a `Db`, next
+    /// to new chunks.
     #[test]
-    fn interleaved_decimal_chunks_still_read() -> TestResult {
-        use crate::chunkenc::{dec, ENCODING_DEC};
+    fn older_decimal_chunks_still_read() -> TestResult {
+        use crate::chunkenc::{dec, deccol, ENCODING_DEC, ENCODING_DEC_COL};
         use model::{collect_range, Queryable};
         let dir = tempfile::tempdir()?;
         let l = Labels::from_pairs([("__name__", "m"), ("a", "b")]);
-        let samples: Vec<Sample> = (0..360)
+        let samples: Vec<Sample> = (0..480)
             .map(|i| Sample::new(i * 15_000 + (i % 3), 100.0 + 0.25 * (i % 17) as f64))
             .collect();
         let encoded: Vec<(u8, Vec<u8>)> = samples
@@ -1120,6 +1118,7 @@ mod tests {
                     let data = deccol::encode(part).ok_or("deccol::encode refused the part")?;
                     Ok((ENCODING_DEC_COL, data))
                 }
+                2 => Ok((ENCODING_PACK, pack::encode(part).ok_or("pack::encode refused the part")?)),
                 _ => {
                     let mut x = crate::chunkenc::XorChunk::new();
                     for s in part {
@@ -1151,7 +1150,7 @@ mod tests {
             .iter()
             .map(|c| b.chunks().chunk(c.chunk_ref).map(|c| c.encoding))
             .collect::<Result<_, _>>()?;
-        assert_eq!(stored, [ENCODING_DEC, ENCODING_DEC_COL, ENCODING_XOR]);
+        assert_eq!(stored, [ENCODING_DEC, ENCODING_DEC_COL, ENCODING_PACK, ENCODING_XOR]);
         let mut it = b.series_iter(s[0].chunks.clone(), i64::MIN, i64::MAX);
         for want in &samples {
             assert!(it.next()?.ok_or("series ended early")?.bit_eq(want));
@@ -1162,7 +1161,7 @@ mod tests {
 
         let db = crate::Db::open(dir.path(), crate::Options::builder().retention_time(None).build())?;
         let q = db.querier(0, i64::MAX)?;
-        for (mint, maxt) in [(0, i64::MAX), (samples[50].t, samples[300].t), (samples[130].t + 1, samples[200].t - 1)] {
+        for (mint, maxt) in [(0, i64::MAX), (samples[50].t, samples[300].t), (samples[130].t + 1, samples[400].t - 1)] {
             let mut found = q.select(&SelectHints::range(mint, maxt), &[Matcher::equal("a", "b")])?;
             let got = collect_range(found[0].samples.as_mut(), mint, maxt)?;
             let want: Vec<&Sample> = samples.iter().filter(|s| s.t >= mint && s.t <= maxt).collect();

@@ -35,6 +35,15 @@ fuzz_target!(|data: &[u8]| {
             assert!(bulk.iter().zip(&samples).all(|(a, b)| a.bit_eq(b)));
         }
     }
+    // The packed decoder checks the whole chunk first: it fails exactly
+    // when the careful iterator could not be made, else reads all.
+    if enc == tsdb::chunkenc::ENCODING_PACK {
+        let mut bulk = Vec::new();
+        assert!(careful);
+        assert!(tsdb::chunkenc::pack::decode_all(body, &mut bulk).is_ok());
+        assert_eq!(bulk.len(), samples.len());
+        assert!(bulk.iter().zip(&samples).all(|(a, b)| a.bit_eq(b)));
+    }
     let _ = XorChunk::from_bytes(body.to_vec());
     // Decoded timestamps need not increase in garbage; only re-encode
     // sequences that satisfy the encoders' contract.

@@ -310,9 +310,21 @@ pub(super) struct Parts {
 }
 
 impl Parts {
-    /// Analyses `samples` (strictly increasing timestamps, at most 65535);
-    /// `None` when the values cannot be expressed (non-finite values).
+    /// Analyses `samples` (strictly increasing timestamps, at most 65535)
+    /// with the codes of this encoding; `None` when the values cannot be
+    /// expressed (non-finite values).
     pub(super) fn new(samples: &[Sample]) -> Option<Parts> {
+        let mut p = Parts::analyse(samples, |zs| Code::choose(zs).1)?;
+        p.code_t = Code::choose(&p.ts).0;
+        p.code_v = Code::choose(&p.vres).0;
+        p.code_c = Code::choose(&p.cs).0;
+        Some(p)
+    }
+
+    /// The decimal decomposition of `samples`, choosing between value
+    /// deltas and delta-of-deltas by `cost` (bits a sequence takes); the
+    /// codes are left `Zero` for the caller to choose.
+    pub(super) fn analyse(samples: &[Sample], cost: impl Fn(&[u64]) -> u64) -> Option<Parts> {
         let n = samples.len();
         if n > super::xor::MAX_SAMPLES {
             return None;
@@ -371,12 +383,8 @@ impl Parts {
         let deltas: Vec<i64> = ms.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
         let vd: Vec<u64> = deltas.iter().map(|&d| zigzag(d)).collect();
         let vdd: Vec<u64> = deltas.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))).collect();
-        let (code_d, cost_d) = Code::choose(&vd);
-        let (code_dd, cost_dd) = Code::choose(&vdd);
-        let dod = n >= 2 && cost_dd + 8 * crate::encoding::uvarint_len(vd[0]) as u64 <= cost_d;
-        let (code_v, vres) = if dod { (code_dd, vdd) } else { (code_d, vd) };
-        let (code_t, _) = Code::choose(&ts);
-        let (code_c, _) = Code::choose(&cs);
+        let dod = n >= 2 && cost(&vdd) + 8 * crate::encoding::uvarint_len(vd[0]) as u64 <= cost(&vd);
+        let vres = if dod { vdd } else { vd };
         Some(Parts {
             e,
             t0: samples.first().map_or(0, |s| s.t),
@@ -387,9 +395,9 @@ impl Parts {
             ts,
             vres,
             cs,
-            code_t,
-            code_v,
-            code_c,
+            code_t: Code::Zero,
+            code_v: Code::Zero,
+            code_c: Code::Zero,
         })
     }
 }

@@ -2,20 +2,23 @@
 //!
 //! [`XorChunk`] is Prometheus's Gorilla-style float chunk (encoding byte 1
 //! in chunk segment files), built on the bit streams of [`bstream`].
-//! [`deccol`] is this crate's decimal chunk (encoding byte 0x12), which the
-//! block writer uses whenever it is smaller than XOR; [`dec`] is its older
-//! interleaved layout (0x10), still read but no longer written.
+//! [`pack`] is this crate's decimal chunk (encoding byte 0x13), which the
+//! block writer uses whenever it is smaller than XOR; [`deccol`] (0x12) and
+//! [`dec`] (0x10) are its older, smaller but slower to decode layouts,
+//! still read but no longer written.
 //! [`ChunkIter`] iterates a chunk of any supported encoding. [`st`] wraps
 //! any of them with a column of start timestamps.
 
 pub mod bstream;
 pub mod dec;
 pub mod deccol;
+pub mod pack;
 pub mod st;
 pub mod xor;
 
 pub use dec::DecIter;
 pub use deccol::{DecColIter, ENCODING_DEC_COL};
+pub use pack::{PackIter, ENCODING_PACK};
 pub use st::{encode_with_starts, StIter, ENCODING_ST};
 pub use xor::{XorChunk, XorChunkRef, XorIter};
 
@@ -38,6 +41,8 @@ pub enum Encoding {
     Dec,
     /// The columnar decimal chunk of [`deccol`].
     DecCol,
+    /// The packed decimal chunk of [`pack`].
+    Pack,
     /// A chunk with start timestamps ([`st`]).
     St,
 }
@@ -49,6 +54,7 @@ impl Encoding {
             Encoding::Xor => ENCODING_XOR,
             Encoding::Dec => ENCODING_DEC,
             Encoding::DecCol => ENCODING_DEC_COL,
+            Encoding::Pack => ENCODING_PACK,
             Encoding::St => ENCODING_ST,
         }
     }
@@ -59,6 +65,7 @@ impl Encoding {
             ENCODING_XOR => Some(Encoding::Xor),
             ENCODING_DEC => Some(Encoding::Dec),
             ENCODING_DEC_COL => Some(Encoding::DecCol),
+            ENCODING_PACK => Some(Encoding::Pack),
             ENCODING_ST => Some(Encoding::St),
             _ => None,
         }
@@ -75,6 +82,8 @@ pub enum ChunkIter<'a> {
     Dec(DecIter<'a>),
     /// A columnar decimal chunk.
     DecCol(DecColIter<'a>),
+    /// A packed decimal chunk.
+    Pack(PackIter<'a>),
     /// A chunk with start timestamps.
     St(Box<StIter<'a>>),
 }
@@ -86,6 +95,7 @@ impl<'a> ChunkIter<'a> {
             Some(Encoding::Xor) => Ok(ChunkIter::Xor(XorIter::new(data))),
             Some(Encoding::Dec) => Ok(ChunkIter::Dec(DecIter::new(data))),
             Some(Encoding::DecCol) => Ok(ChunkIter::DecCol(DecColIter::new(data)?)),
+            Some(Encoding::Pack) => Ok(ChunkIter::Pack(PackIter::new(data)?)),
             Some(Encoding::St) => Ok(ChunkIter::St(Box::new(StIter::new(data)?))),
             None => Err(StorageError::Corrupt(format!("unknown chunk encoding {encoding}"))),
         }
@@ -97,6 +107,7 @@ impl<'a> ChunkIter<'a> {
             ChunkIter::Xor(i) => i.num_samples(),
             ChunkIter::Dec(i) => i.num_samples(),
             ChunkIter::DecCol(i) => i.num_samples(),
+            ChunkIter::Pack(i) => i.num_samples(),
             ChunkIter::St(i) => i.num_samples(),
         }
     }
@@ -109,6 +120,7 @@ impl SampleIter for ChunkIter<'_> {
             ChunkIter::Xor(i) => i.next(),
             ChunkIter::Dec(i) => i.next(),
             ChunkIter::DecCol(i) => i.next(),
+            ChunkIter::Pack(i) => i.next(),
             ChunkIter::St(i) => i.next(),
         }
     }
@@ -118,6 +130,7 @@ impl SampleIter for ChunkIter<'_> {
             ChunkIter::Xor(i) => i.seek(t),
             ChunkIter::Dec(i) => i.seek(t),
             ChunkIter::DecCol(i) => i.seek(t),
+            ChunkIter::Pack(i) => i.seek(t),
             ChunkIter::St(i) => i.seek(t),
         }
     }
@@ -151,9 +164,9 @@ pub(crate) fn split_header(data: &[u8]) -> (u16, &[u8], bool) {
 pub fn encode_best(samples: &[Sample]) -> (u8, Vec<u8>) {
     // Sizing XOR is much cheaper than encoding it, so only the winner is
     // encoded twice at most.
-    if let Some(d) = deccol::encode(samples) {
+    if let Some(d) = pack::encode(samples) {
         if d.len() < xor::encoded_len(samples) {
-            return (ENCODING_DEC_COL, d);
+            return (ENCODING_PACK, d);
         }
     }
     let mut c = XorChunk::new();

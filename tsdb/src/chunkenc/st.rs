@@ -81,7 +81,7 @@ impl<'a> StIter<'a> {
         let len = d.uvarint().map_err(|e| corrupt(format!("inner chunk length: {e}")))?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let enc = d.u8().map_err(|e| corrupt(format!("inner encoding: {e}")))?;
-        if !matches!(Encoding::from_byte(enc), Some(Encoding::Xor | Encoding::Dec | Encoding::DecCol)) {
+        if !matches!(Encoding::from_byte(enc), Some(Encoding::Xor | Encoding::Dec | Encoding::DecCol | Encoding::Pack)) {
             return Err(corrupt(format!("unsupported inner encoding {enc}")));
         }
         if len > d.remaining() {
@@ -216,28 +216,32 @@ mod tests {
         assert!(read_all(enc, &nested).is_err());
     }
 
-    /// Blocks written before the columnar decimal chunk wrap interleaved
-    /// (0x10) ones; they must keep reading.
+    /// Blocks written before the packed decimal chunk wrap interleaved
+    /// (0x10) or columnar (0x12) ones; they must keep reading.
     #[test]
-    fn interleaved_decimal_inner_chunks_still_read() {
+    fn older_decimal_inner_chunks_still_read() {
+        use super::super::{dec, deccol, ENCODING_DEC, ENCODING_DEC_COL, ENCODING_PACK};
         let samples: Vec<Sample> = (0..20).map(|i| Sample::new(i * 15_000, 0.5 * i as f64)).collect();
-        let inner = super::super::dec::encode(&samples).unwrap();
-        let mut data = Vec::new();
-        put_uvarint(&mut data, inner.len() as u64);
-        data.push(super::super::ENCODING_DEC);
-        data.extend_from_slice(&inner);
-        data.push(TAG_DELTA);
-        put_varint(&mut data, 100);
-        data.extend(std::iter::repeat_n(TAG_SAME, 19));
-        let got = read_all(ENCODING_ST, &data).unwrap();
-        assert_eq!(got.len(), 20);
-        for ((s, st), want) in got.iter().zip(&samples) {
-            assert!(s.bit_eq(want));
-            assert_eq!(*st, Some(-100));
+        type Encoder = fn(&[Sample]) -> Option<Vec<u8>>;
+        for (enc, encode) in [(ENCODING_DEC, dec::encode as Encoder), (ENCODING_DEC_COL, deccol::encode)] {
+            let inner = encode(&samples).unwrap();
+            let mut data = Vec::new();
+            put_uvarint(&mut data, inner.len() as u64);
+            data.push(enc);
+            data.extend_from_slice(&inner);
+            data.push(TAG_DELTA);
+            put_varint(&mut data, 100);
+            data.extend(std::iter::repeat_n(TAG_SAME, 19));
+            let got = read_all(ENCODING_ST, &data).unwrap();
+            assert_eq!(got.len(), 20);
+            for ((s, st), want) in got.iter().zip(&samples) {
+                assert!(s.bit_eq(want));
+                assert_eq!(*st, Some(-100));
+            }
         }
-        // New chunks wrap the columnar layout.
+        // New chunks wrap the packed layout.
         let (_, new) = encode_with_starts(&samples, &[Some(-100); 20]);
-        assert_eq!(new[1], super::super::ENCODING_DEC_COL);
+        assert_eq!(new[1], ENCODING_PACK);
     }
 
     proptest! {

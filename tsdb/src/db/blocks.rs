@@ -182,6 +182,10 @@ impl OwnedBlockIter {
                     d.clone().decode_into(&mut self.buf, &mut self.scratch)?;
                     keep_range(&mut self.buf, mint, maxt);
                 }
+                ChunkIter::Pack(d) => {
+                    d.clone().decode_into(&mut self.buf);
+                    keep_range(&mut self.buf, mint, maxt);
+                }
                 ChunkIter::Xor(x) => fill(x, &mut self.buf, mint, maxt, inside)?,
                 ChunkIter::St(x) => fill_with_starts(x.as_mut(), &mut self.buf, &mut self.st_buf, mint, maxt)?,
             }
@@ -208,6 +212,10 @@ impl OwnedBlockIter {
                 Err(_) => d.decode_into(out, &mut self.scratch),
             }),
             ChunkIter::Dec(d) => d.decode_into(out, &mut self.scratch),
+            ChunkIter::Pack(d) => {
+                d.decode_into(out);
+                Ok(())
+            }
             ChunkIter::Xor(mut x) => append_all(&mut x, out),
             // Not reached: blocks with start timestamps were turned away.
             ChunkIter::St(_) => return Ok(false),
