@@ -8,7 +8,10 @@
 //! ```
 //!
 //! Queries and range are those of `compare/promql_queries.py` (1h at 60s
-//! from 1700000000). Prints each query's median time in ms.
+//! from 1700000000). Prints each query's median time in ms. With
+//! `PROMQL_PAUSE_MS=N` the runs are N ms apart (untimed), closer to a
+//! server answering one request now and then than back-to-back runs with
+//! hot caches; `PROMQL_PARALLELISM=1` keeps loading on one thread.
 
 use promql::http_api::{ApiRequest, PromApi};
 
@@ -62,7 +65,11 @@ fn main() {
         let req = ApiRequest::get("/api/v1/query_range", &query);
         let mut times = Vec::new();
         let mut bytes = 0;
+        let pause = std::env::var("PROMQL_PAUSE_MS").ok().and_then(|v| v.parse::<u64>().ok());
         for _ in 0..runs.max(1) {
+            if let Some(ms) = pause {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
             let t0 = Instant::now();
             let r = api.handle(&req, 0);
             times.push(t0.elapsed().as_secs_f64() * 1000.0);

@@ -141,7 +141,7 @@ impl Frame {
     /// The frame of `len` values (1 ..= [`FRAME`]) whose width byte is at
     /// `pos`. Missing bytes read as zero: [`parse`] checks that they are
     /// there.
-    #[inline]
+    #[inline(always)]
     fn at(data: &[u8], pos: usize, len: usize) -> Frame {
         let wb = data.get(pos).copied().unwrap_or(0);
         let w = u32::from(wb & !SPARSE);
@@ -574,8 +574,7 @@ fn for_each_frame(data: &[u8], start: usize, count: usize, buf: &mut FrameBuf, m
 }
 
 /// The bulk decoder behind [`decode_all`]: one pass per sequence over the
-/// appended samples (timestamps, then mantissas, then scaling and
-/// corrections).
+/// appended samples (timestamps, then scaled mantissas, then corrections).
 fn decode_layout(l: &Layout, data: &[u8], out: &mut Vec<Sample>) {
     FRAME_BUF.with(|shared| match shared.try_borrow_mut() {
         Ok(mut buf) => decode_with(l, data, out, &mut buf),
@@ -609,23 +608,44 @@ fn decode_with(l: &Layout, data: &[u8], out: &mut Vec<Sample>, buf: &mut FrameBu
         })),
     });
     let s = &mut out[base..];
+    // `dec::scale`, one loop per sign of the exponent (dividing by an exact
+    // power of ten is what makes decimal values come out exactly).
+    let p = dec::POW10[l.e.unsigned_abs() as usize];
+    if l.e >= 0 {
+        decode_values(l, data, buf, s, |m| m as f64 * p);
+    } else {
+        decode_values(l, data, buf, s, |m| m as f64 / p);
+    }
+    if !l.no_corrections {
+        for_each_frame(data, l.starts[C], l.counts[C], buf, |at, _, zs| {
+            for (x, &c) in s[at..].iter_mut().zip(zs.unwrap_or_default()) {
+                x.v = f64::from_bits(x.v.to_bits().wrapping_add(unzigzag(c) as u64));
+            }
+        });
+    }
+}
+
+/// The values of the samples `s` (timestamps already set): mantissas
+/// from the value sequence, scaled by `scale`.
+#[inline(always)]
+fn decode_values(l: &Layout, data: &[u8], buf: &mut FrameBuf, s: &mut [Sample], scale: impl Fn(i64) -> f64) {
     let mut m = l.m0;
-    s[0].v = f64::from_bits(m as u64);
+    s[0].v = scale(m);
     if l.dod {
         let mut dm = l.d1;
         m = m.wrapping_add(dm);
-        s[1].v = f64::from_bits(m as u64);
+        s[1].v = scale(m);
         for_each_frame(data, l.starts[V], l.counts[V], buf, |at, len, zs| {
             let xs = s[2 + at..2 + at + len].iter_mut();
             match zs {
                 None => xs.for_each(|x| {
                     m = m.wrapping_add(dm);
-                    x.v = f64::from_bits(m as u64);
+                    x.v = scale(m);
                 }),
                 Some(zs) => xs.zip(zs).for_each(|(x, &z)| {
                     dm = dm.wrapping_add(unzigzag(z));
                     m = m.wrapping_add(dm);
-                    x.v = f64::from_bits(m as u64);
+                    x.v = scale(m);
                 }),
             }
         });
@@ -633,26 +653,14 @@ fn decode_with(l: &Layout, data: &[u8], out: &mut Vec<Sample>, buf: &mut FrameBu
         for_each_frame(data, l.starts[V], l.counts[V], buf, |at, len, zs| {
             let xs = s[1 + at..1 + at + len].iter_mut();
             match zs {
-                None => xs.for_each(|x| x.v = f64::from_bits(m as u64)),
+                None => {
+                    let v = scale(m);
+                    xs.for_each(|x| x.v = v);
+                }
                 Some(zs) => xs.zip(zs).for_each(|(x, &z)| {
                     m = m.wrapping_add(unzigzag(z));
-                    x.v = f64::from_bits(m as u64);
+                    x.v = scale(m);
                 }),
-            }
-        });
-    }
-    // `dec::scale`, one loop per sign of the exponent (dividing by an exact
-    // power of ten is what makes decimal values come out exactly).
-    let p = dec::POW10[l.e.unsigned_abs() as usize];
-    if l.e >= 0 {
-        s.iter_mut().for_each(|x| x.v = x.v.to_bits() as i64 as f64 * p);
-    } else {
-        s.iter_mut().for_each(|x| x.v = x.v.to_bits() as i64 as f64 / p);
-    }
-    if !l.no_corrections {
-        for_each_frame(data, l.starts[C], l.counts[C], buf, |at, _, zs| {
-            for (x, &c) in s[at..].iter_mut().zip(zs.unwrap_or_default()) {
-                x.v = f64::from_bits(x.v.to_bits().wrapping_add(unzigzag(c) as u64));
             }
         });
     }
