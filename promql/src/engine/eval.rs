@@ -1454,21 +1454,30 @@ fn step_picks(samples: &[Sample], base: i64, step: i64, n: i64, mut keep: impl F
     let mut kept = usize::MAX;
     let (mut j, mut ts) = (0i64, base);
     while j <= n {
-        while idx < samples.len() && samples[idx].t <= ts {
-            idx += 1;
-        }
+        // The samples up to the step: a few at most, with no check per
+        // sample that the slice goes on (the search stops at the first
+        // sample after the step, or the end).
+        idx += samples[idx..].iter().take_while(|s| s.t <= ts).count();
         if idx > 0 && idx - 1 != kept {
             kept = idx - 1;
             keep(kept);
         }
-        if idx == samples.len() || step <= 0 {
+        let Some(next) = samples.get(idx) else {
             // Every later step picks the last sample again.
+            break;
+        };
+        if step <= 0 {
             break;
         }
         // The steps before the next sample pick the same one: go to the
         // first step at or after it (usually just the next step).
-        let gap = samples[idx].t.saturating_sub(ts);
-        let advance = if gap > step { (gap - 1) / step + 1 } else { 1 };
+        let gap = next.t.saturating_sub(ts);
+        if gap <= step {
+            j += 1;
+            ts = ts.saturating_add(step);
+            continue;
+        }
+        let advance = (gap - 1) / step + 1;
         j = j.saturating_add(advance);
         ts = ts.saturating_add(advance.saturating_mul(step));
     }
