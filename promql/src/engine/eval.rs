@@ -772,6 +772,37 @@ impl<'o> Ctx<'o> {
                     resets.push(n);
                 }
             }
+            if wf.wants_counter() && !may_be_stale {
+                // rate/increase over a series without stale markers: the
+                // loop below without the cases that cannot arise.
+                let is_rate = wf == functions::WindowFn::Rate;
+                let (mut lo, mut hi) = (0usize, 0usize);
+                let mut noted = false;
+                for (j, count) in counts.iter_mut().enumerate() {
+                    let ts = base + j as i64 * self.step;
+                    lo += samples[lo..].iter().take_while(|s| s.t <= ts - r - self.closed).count();
+                    hi = hi.max(lo);
+                    hi += samples[hi..].iter().take_while(|s| s.t <= ts).count();
+                    let len = hi - lo;
+                    *count += len;
+                    if len < 2 {
+                        continue;
+                    }
+                    if !noted {
+                        noted = true;
+                        if let Some(note) = functions::not_counter_note(labels) {
+                            if !notes.contains(&note) {
+                                notes.push(note);
+                            }
+                        }
+                    }
+                    let may_reset = resets[hi - 1] != resets[lo];
+                    if let Some(v) = functions::counter_rate(&samples[lo..hi], r, ts, is_rate, may_reset) {
+                        sink.put(j, i as u32, v, self.start + j as i64 * self.step);
+                    }
+                }
+                continue;
+            }
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut noted = false;
             extremes.clear();

@@ -4,7 +4,7 @@
 mod histogram;
 mod range;
 
-pub(crate) use range::{finite_kahan_sums4, interpolate, not_counter_note, uses_starts, WindowFn};
+pub(crate) use range::{counter_rate, finite_kahan_sums4, interpolate, not_counter_note, uses_starts, WindowFn};
 
 use super::aggregate::format_value;
 use super::eval::{Ctx, El, Val};
