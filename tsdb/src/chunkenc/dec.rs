@@ -31,6 +31,35 @@ pub(super) const MIN_EXP: i32 = -22;
 /// Largest |m| accepted (beyond it, `m as f64` stops being exact).
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0; // 2^53
 
+/// The start of the byte-aligned decimal layouts (0x12, 0x13): the sample
+/// count and, for a non-empty chunk, the first timestamp and the first
+/// delta (wrapping, so any increasing pair fits; 0 for one sample).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TimesHead {
+    pub(super) n: u16,
+    pub(super) t0: i64,
+    pub(super) t_delta: i64,
+}
+
+/// Reads a [`TimesHead`]; an empty chunk must end after its count. The
+/// error says what is wrong, for the caller to name its layout.
+pub(super) fn read_times_head(d: &mut crate::encoding::Decbuf<'_>) -> Result<TimesHead, String> {
+    let hdr = |e: crate::encoding::DecodeError| format!("header: {e}");
+    let nb = d.bytes(2).map_err(hdr)?;
+    let mut h = TimesHead { n: u16::from_be_bytes([nb[0], nb[1]]), t0: 0, t_delta: 0 };
+    if h.n == 0 {
+        if !d.is_empty() {
+            return Err(format!("{} bytes after the header of an empty chunk", d.remaining()));
+        }
+        return Ok(h);
+    }
+    h.t0 = d.varint().map_err(hdr)?;
+    if h.n >= 2 {
+        h.t_delta = d.uvarint().map_err(hdr)? as i64;
+    }
+    Ok(h)
+}
+
 /// `m × 10^e` as the format defines it (`e` in `MIN_EXP..=MAX_EXP`).
 #[inline]
 pub(super) fn scale(m: i64, e: i32) -> f64 {

@@ -165,20 +165,12 @@ struct Layout {
 fn parse(data: &[u8]) -> Result<Layout, StorageError> {
     let mut d = Decbuf::new(data);
     let hdr = |e: crate::encoding::DecodeError| corrupt(format!("header: {e}"));
-    let nb = d.bytes(2).map_err(hdr)?;
-    let n = u16::from_be_bytes([nb[0], nb[1]]);
+    let head = dec::read_times_head(&mut d).map_err(corrupt)?;
+    let n = head.n;
     let zero = Column { code: Code::Zero, start: 16, end: 16, open: false };
-    let mut l = Layout { n, t0: 0, t_delta: 0, m0: 0, d1: 0, e: 0, dod: false, cols: [zero; 3] };
+    let mut l = Layout { n, t0: head.t0, t_delta: head.t_delta, m0: 0, d1: 0, e: 0, dod: false, cols: [zero; 3] };
     if n == 0 {
-        if !d.is_empty() {
-            return Err(corrupt(format!("{} bytes after the header of an empty chunk", d.remaining())));
-        }
         return Ok(l);
-    }
-    l.t0 = d.varint().map_err(hdr)?;
-    if n >= 2 {
-        // Stored as the wrapping difference, so any increasing pair fits.
-        l.t_delta = d.uvarint().map_err(hdr)? as i64;
     }
     let at = d.offset();
     let flags = d.u8().map_err(hdr)?;

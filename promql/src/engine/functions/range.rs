@@ -51,9 +51,6 @@ fn extrapolated_rate(points: &[Sample], range: i64, end: i64, counter: bool, is_
     extrapolated_rate_with(points, range, end, counter, is_rate, true)
 }
 
-/// [`extrapolated_rate`]; `may_reset: false` says the caller knows the
-/// window holds no counter reset, so the scan for them is skipped (the
-/// result is the same).
 /// `rate` (`is_rate`) or `increase` of `points`: [`WindowFn::apply_with`]
 /// for those two, inlined into the caller's loop.
 #[inline(always)]
@@ -61,6 +58,9 @@ pub(crate) fn counter_rate(points: &[Sample], range: i64, end: i64, is_rate: boo
     extrapolated_rate_with(points, range, end, true, is_rate, may_reset)
 }
 
+/// [`extrapolated_rate`]; `may_reset: false` says the caller knows the
+/// window holds no counter reset, so the scan for them is skipped (the
+/// result is the same).
 #[inline(always)]
 fn extrapolated_rate_with(points: &[Sample], range: i64, end: i64, counter: bool, is_rate: bool, may_reset: bool) -> Option<f64> {
     if points.len() < 2 {
