@@ -11,7 +11,8 @@
 //! from 1700000000). Prints each query's median time in ms. With
 //! `PROMQL_PAUSE_MS=N` the runs are N ms apart (untimed), closer to a
 //! server answering one request now and then than back-to-back runs with
-//! hot caches; `PROMQL_PARALLELISM=1` keeps loading on one thread.
+//! hot caches; `PROMQL_PARALLELISM=1` keeps loading on one thread;
+//! `PROMQL_QUERY='...'` times that query instead of the list.
 
 use promql::http_api::{ApiRequest, PromApi};
 
@@ -57,8 +58,14 @@ fn main() {
     }
     let engine = Engine::new(opts);
     let api = PromApi::new(&engine, &db);
-    for (i, q) in QUERIES.iter().enumerate() {
-        if only.is_some_and(|o| o != i) {
+    // `PROMQL_QUERY` replaces the list with one query of your own.
+    let own = std::env::var("PROMQL_QUERY").ok();
+    let queries: Vec<&str> = match &own {
+        Some(q) => vec![q.as_str()],
+        None => QUERIES.to_vec(),
+    };
+    for (i, q) in queries.iter().enumerate() {
+        if own.is_none() && only.is_some_and(|o| o != i) {
             continue;
         }
         let query = format!("query={}&start=1700000000&end=1700003600&step=60", encode(q));
