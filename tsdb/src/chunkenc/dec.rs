@@ -31,6 +31,26 @@ pub(super) const MIN_EXP: i32 = -22;
 /// Largest |m| accepted (beyond it, `m as f64` stops being exact).
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0; // 2^53
 
+/// The three sequences of the byte-aligned decimal layouts (0x12, 0x13), in
+/// storage order: their names for error messages, and their indices.
+pub(super) const NAMES: [&str; 3] = ["timestamp", "value", "correction"];
+pub(super) const T: usize = 0;
+pub(super) const V: usize = 1;
+pub(super) const C: usize = 2;
+
+/// Writes the [`TimesHead`] of `n` samples decomposed as `p`;
+/// `None` (nothing written) for more than 65535 samples.
+pub(super) fn put_times_head(out: &mut Vec<u8>, n: usize, p: &Parts) -> Option<()> {
+    out.extend_from_slice(&u16::try_from(n).ok()?.to_be_bytes());
+    if n >= 1 {
+        crate::encoding::put_varint(out, p.t0);
+    }
+    if n >= 2 {
+        crate::encoding::put_uvarint(out, p.t_delta);
+    }
+    Some(())
+}
+
 /// The start of the byte-aligned decimal layouts (0x12, 0x13): the sample
 /// count and, for a non-empty chunk, the first timestamp and the first
 /// delta (wrapping, so any increasing pair fits; 0 for one sample).

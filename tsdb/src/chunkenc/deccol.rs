@@ -24,7 +24,7 @@
 //! layout is specified in `docs/format/chunks.md`.
 
 use super::bstream::BitWriter;
-use super::dec::{self, Code, MAX_EXP, MIN_EXP, POW10};
+use super::dec::{self, Code, C, MAX_EXP, MIN_EXP, NAMES, POW10, T, V};
 use crate::encoding::{put_uvarint, put_varint, unzigzag, Decbuf};
 use model::{Sample, SampleIter, StorageError};
 
@@ -32,11 +32,6 @@ use model::{Sample, SampleIter, StorageError};
 /// cannot read them).
 pub const ENCODING_DEC_COL: u8 = 0x12;
 
-/// Column names, in storage order, for error messages.
-const NAMES: [&str; 3] = ["timestamp", "value", "correction"];
-const T: usize = 0;
-const V: usize = 1;
-const C: usize = 2;
 
 fn corrupt(detail: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(format!("columnar decimal chunk: {detail}"))
@@ -80,13 +75,9 @@ pub fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
     let p = dec::Parts::new(samples)?;
     let n = samples.len();
     let mut out = Vec::with_capacity(24 + n);
-    out.extend_from_slice(&u16::try_from(n).ok()?.to_be_bytes());
+    dec::put_times_head(&mut out, n, &p)?;
     if n == 0 {
         return Some(out);
-    }
-    put_varint(&mut out, p.t0);
-    if n >= 2 {
-        put_uvarint(&mut out, p.t_delta);
     }
     // `e - MIN_EXP` is in 0..=44 (Parts guarantees MIN_EXP <= e <= MAX_EXP).
     out.push((((p.e - MIN_EXP) as u8) << 2) | (u8::from(p.dod) << 1));

@@ -30,8 +30,8 @@
 //! written at once from complete samples and cannot be appended to. The
 //! byte layout is specified in `docs/format/chunks.md`.
 
-use super::dec::{self, MAX_EXP, MIN_EXP};
-use crate::encoding::{put_uvarint, put_varint, unzigzag, Decbuf};
+use super::dec::{self, C, MAX_EXP, MIN_EXP, NAMES, T, V};
+use crate::encoding::{put_varint, unzigzag, Decbuf};
 use model::{Sample, SampleIter, StorageError};
 
 /// Encoding byte of packed decimal chunks (this crate's own; Prometheus
@@ -41,11 +41,6 @@ pub const ENCODING_PACK: u8 = 0x13;
 /// Values per frame (the last frame of a sequence may hold fewer).
 pub const FRAME: usize = 64;
 
-/// Sequence names, in storage order, for error messages.
-const NAMES: [&str; 3] = ["timestamp", "value", "correction"];
-const T: usize = 0;
-const V: usize = 1;
-const C: usize = 2;
 
 fn corrupt(detail: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(format!("packed decimal chunk: {detail}"))
@@ -177,13 +172,9 @@ pub fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
     let p = dec::Parts::analyse(samples, |zs| packed_len(zs) as u64 * 8)?;
     let n = samples.len();
     let mut out = Vec::with_capacity(16 + n * 2);
-    out.extend_from_slice(&u16::try_from(n).ok()?.to_be_bytes());
+    dec::put_times_head(&mut out, n, &p)?;
     if n == 0 {
         return Some(out);
-    }
-    put_varint(&mut out, p.t0);
-    if n >= 2 {
-        put_uvarint(&mut out, p.t_delta);
     }
     // `e - MIN_EXP` is in 0..=44 (Parts guarantees MIN_EXP <= e <= MAX_EXP).
     out.push((((p.e - MIN_EXP) as u8) << 1) | u8::from(p.dod));
