@@ -26,7 +26,7 @@
 //! A frame spends the bits of its largest value on every stored value,
 //! where the variable-width codes of [`super::deccol`] spend fewer on small
 //! ones, so chunks come out a little larger (on the benchmark datasets,
-//! 0.5-3% more bytes per sample). Like the other decimal chunks, this one is
+//! 0.5-6% more bytes per sample). Like the other decimal chunks, this one is
 //! written at once from complete samples and cannot be appended to. The
 //! byte layout is specified in `docs/format/chunks.md`.
 
