@@ -4,9 +4,9 @@
 //! The messages are declared with `prost` derives, field numbers as in
 //! Prometheus's `prompb` package, so no `protoc` is needed at build time.
 //! Native histograms (field 4 of `TimeSeries`) are not decoded yet: prost
-//! skips unknown fields, and [`WriteRequest::histogram_series`] is not
-//! available, so callers can tell users their histograms were ignored only
-//! by counting series without samples.
+//! skips unknown fields and there is no accessor for them, so callers can
+//! tell users their histograms were ignored only by counting series
+//! without samples.
 //!
 //! ```
 //! use tsdb::remote::{decode_write_request, encode_write_request, TimeSeries, WriteRequest};
