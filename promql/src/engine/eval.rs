@@ -790,11 +790,7 @@ impl<'o> Ctx<'o> {
                     }
                     if !noted {
                         noted = true;
-                        if let Some(note) = functions::not_counter_note(labels) {
-                            if !notes.contains(&note) {
-                                notes.push(note);
-                            }
-                        }
+                        note_not_counter(labels, &mut notes);
                     }
                     let may_reset = resets[hi - 1] != resets[lo];
                     if let Some(v) = functions::counter_rate(&samples[lo..hi], r, ts, is_rate, may_reset) {
@@ -837,11 +833,7 @@ impl<'o> Ctx<'o> {
                 *count += window.len();
                 if wf.wants_counter() && !noted && window.len() >= 2 {
                     noted = true;
-                    if let Some(note) = functions::not_counter_note(labels) {
-                        if !notes.contains(&note) {
-                            notes.push(note);
-                        }
-                    }
+                    note_not_counter(labels, &mut notes);
                 }
                 if extreme.is_some() && !filtered {
                     // The window's first extreme non-NaN value, or NaN when
@@ -1216,6 +1208,16 @@ fn flush_sums(wf: functions::WindowFn, samples: &[Sample], pending: &[(usize, us
         for (k, &(j, _, _)) in chunk.iter().enumerate() {
             // `i` fits: the table holds at most STEP_TABLE_MAX series.
             sink.put(j, i as u32, wf.value_from_sum(ws[k], sums[k]), start + j as i64 * step);
+        }
+    }
+}
+
+/// Adds the note that the series with `labels` may not be a counter, if it
+/// looks like none and `notes` does not hold that note yet.
+fn note_not_counter(labels: &Labels, notes: &mut Vec<String>) {
+    if let Some(note) = functions::not_counter_note(labels) {
+        if !notes.contains(&note) {
+            notes.push(note);
         }
     }
 }

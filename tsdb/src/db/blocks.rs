@@ -3,7 +3,7 @@
 
 use super::{CompactStats, Inner};
 use crate::block::{is_ulid, Block, BlockWriter};
-use crate::chunkenc::ChunkIter;
+use crate::chunkenc::{ChunkIter, StIter, XorIter};
 use crate::compact;
 use crate::error::{CompactError, OpenError};
 use crate::index::ChunkMeta;
@@ -164,30 +164,13 @@ impl OwnedBlockIter {
             self.pos = 0;
             let (mint, maxt) = (self.mint, self.maxt);
             let inside = c.mint >= mint && c.maxt <= maxt;
-            let mut it = self.b.block.chunk_iter(c).map_err(StorageError::from)?;
+            let it = self.b.block.chunk_iter(c).map_err(StorageError::from)?;
             self.buf.reserve(it.num_samples());
             // One dispatch on the encoding per chunk, not per sample.
-            match &mut it {
-                ChunkIter::DecCol(d) => {
-                    // The columnar decoder wants a 4 KiB window: share one
-                    // per thread rather than zero a new one per series.
-                    let decoded = DECODE_SCRATCH.with(|shared| match shared.try_borrow_mut() {
-                        Ok(mut scratch) => d.clone().decode_into(&mut self.buf, &mut scratch),
-                        Err(_) => d.clone().decode_into(&mut self.buf, &mut self.scratch),
-                    });
-                    decoded?;
-                    keep_range(&mut self.buf, mint, maxt);
-                }
-                ChunkIter::Dec(d) => {
-                    d.clone().decode_into(&mut self.buf, &mut self.scratch)?;
-                    keep_range(&mut self.buf, mint, maxt);
-                }
-                ChunkIter::Pack(d) => {
-                    d.clone().decode_into(&mut self.buf);
-                    keep_range(&mut self.buf, mint, maxt);
-                }
-                ChunkIter::Xor(x) => fill(x, &mut self.buf, mint, maxt, inside)?,
-                ChunkIter::St(x) => fill_with_starts(x.as_mut(), &mut self.buf, &mut self.st_buf, mint, maxt)?,
+            match decode_decimal(it, &mut self.buf, &mut self.scratch)? {
+                Decoded::Done => keep_range(&mut self.buf, mint, maxt),
+                Decoded::Xor(mut x) => fill(&mut x, &mut self.buf, mint, maxt, inside)?,
+                Decoded::St(mut x) => fill_with_starts(x.as_mut(), &mut self.buf, &mut self.st_buf, mint, maxt)?,
             }
             return Ok(true);
         }
@@ -206,19 +189,13 @@ impl OwnedBlockIter {
             return Ok(false);
         }
         let base = out.len();
-        let decoded = match self.b.block.chunk_iter(c).map_err(StorageError::from)? {
-            ChunkIter::DecCol(d) => DECODE_SCRATCH.with(|shared| match shared.try_borrow_mut() {
-                Ok(mut scratch) => d.decode_into(out, &mut scratch),
-                Err(_) => d.decode_into(out, &mut self.scratch),
-            }),
-            ChunkIter::Dec(d) => d.decode_into(out, &mut self.scratch),
-            ChunkIter::Pack(d) => {
-                d.decode_into(out);
-                Ok(())
-            }
-            ChunkIter::Xor(mut x) => append_all(&mut x, out),
+        let it = self.b.block.chunk_iter(c).map_err(StorageError::from)?;
+        let decoded = match decode_decimal(it, out, &mut self.scratch) {
+            Ok(Decoded::Done) => Ok(()),
+            Ok(Decoded::Xor(mut x)) => append_all(&mut x, out),
             // Not reached: blocks with start timestamps were turned away.
-            ChunkIter::St(_) => return Ok(false),
+            Ok(Decoded::St(_)) => return Ok(false),
+            Err(e) => Err(e),
         };
         if decoded.is_err() || out[base..].iter().any(|s| s.t < self.mint || s.t > maxt) {
             out.truncate(base);
@@ -267,6 +244,34 @@ fn keep_range(buf: &mut Vec<Sample>, mint: i64, maxt: i64) {
         }
         buf.retain(|s| s.t >= mint);
     }
+}
+
+/// A chunk after [`decode_decimal`]: decoded, or handed back to be read
+/// sample by sample.
+enum Decoded<'a> {
+    Done,
+    Xor(XorIter<'a>),
+    St(Box<StIter<'a>>),
+}
+
+/// Decodes a decimal chunk (any of its three layouts) into `out` in bulk;
+/// XOR chunks and chunks with start timestamps come back undecoded.
+/// `scratch` serves the interleaved layout, and the columnar one when the
+/// thread's shared window is already in use.
+fn decode_decimal<'a>(it: ChunkIter<'a>, out: &mut Vec<Sample>, scratch: &mut Vec<u8>) -> Result<Decoded<'a>, StorageError> {
+    match it {
+        // The columnar decoder wants a 4 KiB window: share one per thread
+        // rather than zero a new one per series.
+        ChunkIter::DecCol(d) => DECODE_SCRATCH.with(|shared| match shared.try_borrow_mut() {
+            Ok(mut shared) => d.decode_into(out, &mut shared),
+            Err(_) => d.decode_into(out, scratch),
+        })?,
+        ChunkIter::Dec(d) => d.decode_into(out, scratch)?,
+        ChunkIter::Pack(d) => d.decode_into(out),
+        ChunkIter::Xor(x) => return Ok(Decoded::Xor(x)),
+        ChunkIter::St(x) => return Ok(Decoded::St(x)),
+    }
+    Ok(Decoded::Done)
 }
 
 /// Appends every remaining sample of `it` to `out`.
