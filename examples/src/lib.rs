@@ -5,8 +5,8 @@
 //! - [`agent`]: the log collector (tails files, pushes to Loki endpoints).
 //! - [`alerter`]: Prometheus rule groups evaluated against a remote server,
 //!   with remote-write and Mattermost notifications.
-//! - [`http`]: the one small synchronous HTTP server (`tiny_http` plus a
-//!   worker pool and body limits).
+//! - [`http`]: the one small synchronous HTTP/1.1 server (threads that
+//!   accept and serve their own connections, size limits, upgrades).
 //! - [`log_server`]: logstore + Loki HTTP API (push, query, tail).
 //! - [`metrics_server`]: tsdb + Prometheus API + remote-write receiver.
 //! - [`remote_write`]: a queued, retrying remote-write sender.

@@ -42,7 +42,7 @@
 pub mod push;
 pub mod tail;
 
-use crate::http::{decode_content_encoding, Request, Response, ServerConfig};
+use crate::http::{decode_content_encoding, Request, Response, ServerConfig, Upgrade};
 use logql::EngineOptions;
 use model::mem::MemLogStore;
 use model::{Direction, Labels, LogEntry, LogQuerier, LogQueryable, StorageError};
@@ -50,6 +50,7 @@ use push::PushStream;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -568,70 +569,62 @@ pub fn serve(addr: &str, cfg: ServerConfig, srv: Arc<LogServer>) -> anyhow::Resu
     let handler_srv = Arc::clone(&srv);
     let handler: crate::http::Handler = Arc::new(move |req: &Request| handler_srv.handle(req, now_ns()));
     let hook_stop = Arc::clone(&stop);
-    let hook: crate::http::RawHook = Arc::new(move |rq: tiny_http::Request| {
-        let is_upgrade = header(&rq, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        let url = rq.url().to_string();
-        let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-        if is_upgrade && path.trim_end_matches('/') == "/loki/api/v1/tail" {
-            start_tail(rq, &srv, query, &hook_stop);
-            return None;
-        }
-        Some(rq)
+    let hook: crate::http::UpgradeHook = Arc::new(move |rq: &Request| {
+        let is_upgrade = rq.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        (is_upgrade && rq.path.trim_end_matches('/') == "/loki/api/v1/tail").then(|| start_tail(rq, &srv, &hook_stop))
     });
     let server = crate::http::Server::start_with_hook(addr, cfg, handler, Some(hook))?;
     Ok(RunningServer { server, stop })
 }
 
-fn header<'a>(rq: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
-    rq.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
-}
-
-use crate::http::respond;
-
-fn start_tail(rq: tiny_http::Request, srv: &Arc<LogServer>, query: &str, stop: &Arc<AtomicBool>) {
+/// Answers a websocket upgrade of `/loki/api/v1/tail`: errors as plain
+/// responses, else the handshake, after which the tail runs on a thread of
+/// its own.
+fn start_tail(rq: &Request, srv: &Arc<LogServer>, stop: &Arc<AtomicBool>) -> Upgrade {
+    let refuse = |msg: String| Upgrade { response: Response::text(400, msg), then: None };
     let now = now_ns();
-    let Some(key) = header(&rq, "sec-websocket-key").map(str::to_string) else {
-        respond(rq, Response::text(400, "websocket: not a websocket handshake: 'Sec-WebSocket-Key' header is missing or blank\n"));
-        return;
+    let Some(key) = rq.header("sec-websocket-key").filter(|k| !k.trim().is_empty()) else {
+        return refuse("websocket: not a websocket handshake: 'Sec-WebSocket-Key' header is missing or blank\n".into());
     };
-    let req = match tail::parse_tail_request(query, now) {
+    let req = match tail::parse_tail_request(&rq.query, now) {
         Ok(r) => r,
-        Err(e) => return respond(rq, Response::text(400, format!("{e}\n"))),
+        Err(e) => return refuse(format!("{e}\n")),
     };
     // Check the limit before upgrading so the client gets a real status.
     if srv.tailers.len() >= srv.limits.max_tails {
-        return respond(
-            rq,
-            Response::text(400, format!("max concurrent tail requests limit exceeded, count > limit ({} > {})\n", srv.tailers.len() + 1, srv.limits.max_tails)),
-        );
+        return refuse(format!(
+            "max concurrent tail requests limit exceeded, count > limit ({} > {})\n",
+            srv.tailers.len() + 1,
+            srv.limits.max_tails
+        ));
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let mut resp = tiny_http::Response::empty(101);
+    let mut response = Response::new(101, "", Vec::new());
     for (k, v) in [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept.as_str())] {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
-        }
+        response = response.with_header(k, v);
     }
-    let stream = rq.upgrade("websocket", resp);
     let srv = Arc::clone(srv);
     let stop = Arc::clone(stop);
-    let spawned = thread::Builder::new().name("loki-tail".into()).spawn(move || {
-        let ws = tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Server, None);
-        match srv.tailers.subscribe() {
-            Ok(sub) => tail::run(ws, srv.sink.as_ref(), &srv.engine, &req, sub, now, &stop),
-            Err(e) => {
-                let mut ws = ws;
-                let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
-                    code: tungstenite::protocol::frame::coding::CloseCode::Again,
-                    reason: e.into(),
-                }));
-                let _ = ws.flush();
+    let then = move |stream: TcpStream, rest: Vec<u8>| {
+        let spawned = thread::Builder::new().name("loki-tail".into()).spawn(move || {
+            let ws = tungstenite::WebSocket::from_partially_read(stream, rest, tungstenite::protocol::Role::Server, None);
+            match srv.tailers.subscribe() {
+                Ok(sub) => tail::run(ws, srv.sink.as_ref(), &srv.engine, &req, sub, now, &stop),
+                Err(e) => {
+                    let mut ws = ws;
+                    let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
+                        code: tungstenite::protocol::frame::coding::CloseCode::Again,
+                        reason: e.into(),
+                    }));
+                    let _ = ws.flush();
+                }
             }
+        });
+        if let Err(e) = spawned {
+            eprintln!("log-server: cannot start tail thread: {e}");
         }
-    });
-    if let Err(e) = spawned {
-        eprintln!("log-server: cannot start tail thread: {e}");
-    }
+    };
+    Upgrade { response, then: Some(Box::new(then)) }
 }
 
 #[cfg(test)]

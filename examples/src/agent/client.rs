@@ -193,7 +193,7 @@ mod tests {
                 _ => Response::new(204, "text/plain", Vec::new()),
             }
         });
-        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 1, max_body: 1 << 20 }, h).unwrap();
+        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 1, max_body: 1 << 20, ..ServerConfig::default() }, h).unwrap();
         let addr = srv.local_addr().unwrap();
         let streams = vec![PushStream { labels: Labels::from_pairs([("job", "a")]), entries: vec![LogEntry::new(7, "x")] }];
         let stop = AtomicBool::new(false);

@@ -24,7 +24,8 @@ struct Args {
     /// Address to serve the HTTP API on.
     #[arg(long, default_value = "127.0.0.1:3100")]
     listen: String,
-    /// HTTP worker threads (tails get their own threads).
+    /// HTTP threads kept waiting for connections (more start while all
+    /// are busy, one per connection; tails get their own threads).
     #[arg(long, default_value_t = 8)]
     threads: usize,
     /// Keep everything in memory instead of the data directory (nothing

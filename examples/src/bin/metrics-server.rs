@@ -36,7 +36,8 @@ struct Args {
     /// Also cap the size of blocks on disk (bytes, e.g. 10000000000).
     #[arg(long)]
     retention_size: Option<u64>,
-    /// HTTP worker threads.
+    /// HTTP threads kept waiting for connections (more start while all
+    /// are busy, one per connection).
     #[arg(long, default_value_t = 8)]
     threads: usize,
     /// Evaluate with Prometheus 2.x windows (a sample exactly at a range

@@ -6,11 +6,12 @@
 //! `--web.listen-address`, `--path.procfs`, `--collector.<name>` /
 //! `--no-collector.<name>`, ...
 //!
-//! Unlike the other binaries this one uses neither clap nor tiny_http
-//! (issue 4: an exporter runs on every host and is held to 4 MB peak RSS):
-//! the same exporter behind clap and tiny_http measured 4.33 MB peak RSS
+//! Unlike the other binaries this one uses neither clap nor the shared
+//! server of [`examples::http`] (issue 4: an exporter runs on every host
+//! and is held to 4 MB peak RSS): the same exporter behind clap and
+//! tiny_http (the shared server's base then) measured 4.33 MB peak RSS
 //! against 3.6 MB here (`benches/compare/exporter.sh`), from resident code
-//! and tiny_http's threads and their malloc arenas. Request heads are
+//! and the server's threads and their malloc arenas. Request heads are
 //! parsed by `httparse`; the rest is a table of flags and a loop that
 //! answers `GET`. Each connection gets a thread (keep-alive, idle timeout,
 //! bounded request head; finished threads wait for the next connection);
