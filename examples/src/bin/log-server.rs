@@ -26,7 +26,7 @@ struct Args {
     listen: String,
     /// HTTP threads kept waiting for connections (more start while all
     /// are busy, one per connection; tails get their own threads).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Keep everything in memory instead of the data directory (nothing
     /// survives a restart).

@@ -38,7 +38,7 @@ struct Args {
     retention_size: Option<u64>,
     /// HTTP threads kept waiting for connections (more start while all
     /// are busy, one per connection).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Evaluate with Prometheus 2.x windows (a sample exactly at a range
     /// window's or the lookback's start counts), to compare results with a
