@@ -1,7 +1,6 @@
 //! Small binaries composing the crates into the monitoring stack (see
 //! `src/bin`), and the little glue they share.
 //!
-//! - [`alloc`]: allocator settings of the server binaries.
 //! - [`agent`]: the log collector (tails files, pushes to Loki endpoints).
 //! - [`alerter`]: Prometheus rule groups evaluated against a remote server,
 //!   with remote-write and Mattermost notifications.
@@ -14,7 +13,6 @@
 #![warn(missing_docs)]
 
 pub mod agent;
-pub mod alloc;
 pub mod alerter;
 pub mod http;
 pub mod log_server;

@@ -28,6 +28,12 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's settings, shared by the server binaries (kept out of the
+/// `examples` library, so that binaries on the system allocator do not
+/// link mimalloc: its constructor runs even unused).
+#[path = "shared/alloc.rs"]
+mod alloc;
+
 #[derive(Parser, Debug)]
 #[command(version, about = "The whole monitoring stack in one process")]
 struct Args {
@@ -55,7 +61,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    examples::alloc::tune();
+    alloc::tune();
     let args = Args::parse();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let interval = scrape::config::parse_duration(&args.scrape_interval)

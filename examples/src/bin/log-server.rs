@@ -15,6 +15,12 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's settings, shared by the server binaries (kept out of the
+/// `examples` library, so that binaries on the system allocator do not
+/// link mimalloc: its constructor runs even unused).
+#[path = "shared/alloc.rs"]
+mod alloc;
+
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -54,7 +60,7 @@ fn duration(flag: &str, v: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 fn main() -> anyhow::Result<()> {
-    examples::alloc::tune();
+    alloc::tune();
     let args = Args::parse();
     let max_age = duration("reject-old-samples-max-age", &args.reject_old_samples_max_age)?;
     let retention = duration("retention-period", &args.retention_period)?;

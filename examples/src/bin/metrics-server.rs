@@ -18,6 +18,12 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's settings, shared by the server binaries (kept out of the
+/// `examples` library, so that binaries on the system allocator do not
+/// link mimalloc: its constructor runs even unused).
+#[path = "shared/alloc.rs"]
+mod alloc;
+
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -74,7 +80,7 @@ impl ScrapeSink for Fanout {
 }
 
 fn main() -> anyhow::Result<()> {
-    examples::alloc::tune();
+    alloc::tune();
     let args = Args::parse();
     let retention = scrape::config::parse_duration(&args.retention_time)
         .with_context(|| format!("invalid --retention-time {:?}", args.retention_time))?;

@@ -11,9 +11,10 @@
 //! and is held to 4 MB peak RSS): the same exporter behind clap and
 //! tiny_http (the shared server's base then) measured 4.33 MB peak RSS
 //! against 3.6 MB here (`benches/compare/exporter.sh`), from resident code
-//! and the server's threads and their malloc arenas. Request heads are
-//! parsed by `httparse`; the rest is a table of flags and a loop that
-//! answers `GET`. Each connection gets a thread (keep-alive, idle timeout,
+//! and the server's threads and their malloc arenas. Requests are read
+//! and answered by the shared connection code ([`examples::http::conn`]:
+//! `httparse` heads, keep-alive, pipelining); the rest is a table of flags
+//! and a loop that answers `GET`. Each connection gets a thread (keep-alive, idle timeout,
 //! bounded request head; finished threads wait for the next connection);
 //! scrapes beyond `--web.max-requests` at once get 503, as in
 //! node_exporter. Scrapes themselves run one at a time on the main thread:
@@ -23,7 +24,7 @@
 //! scrapes ([`Root::keep_open`]): opening them cost more than reading.
 
 use std::collections::BTreeMap;
-use std::io::{self, IoSlice, Read, Write};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +32,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use examples::http::conn::{Conn, Limits, ReadError};
+use examples::http::{Request, Response};
 use exporter::{negotiate, Options, Registry, RegistryBuilder, Root, COLLECTORS};
 
 // ---------------------------------------------------------------- flags
@@ -284,10 +287,9 @@ fn parse_number(a: &Args, name: &str) -> Result<usize> {
 
 // ---------------------------------------------------------------- HTTP
 
-/// Largest request head (request line and headers) accepted.
-const MAX_HEAD: usize = 16 * 1024;
-/// Largest request body read (and discarded); scrapes have none.
-const MAX_BODY: usize = 64 * 1024;
+/// Largest request head (request line and headers) accepted, and largest
+/// request body read (and discarded; scrapes have none).
+const LIMITS: Limits = Limits { max_head: 16 * 1024, max_body: 64 * 1024 };
 /// An idle keep-alive connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Most connections served at once; more are closed at once, so a flood
@@ -345,126 +347,39 @@ fn scrape(registry: &Registry, accept: Option<&str>) -> Response {
     }
     let mut body = Vec::with_capacity(48 * 1024);
     match model::exposition::write_families(&families, format, &mut body) {
-        Ok(()) => Response { status: "200 OK", content_type: format.content_type(), allow: false, body },
-        Err(e) => Response::text("500 Internal Server Error", format!("error gathering metrics: {e}\n")),
-    }
-}
-
-/// One parsed request head.
-#[derive(Debug, PartialEq)]
-struct Request {
-    method: String,
-    target: String,
-    /// HTTP/1.0 (closes unless keep-alive is asked for).
-    http10: bool,
-    /// All `Accept` headers, comma-joined.
-    accept: Option<String>,
-    connection_close: bool,
-    connection_keep_alive: bool,
-    content_length: usize,
-    chunked: bool,
-}
-
-/// Parses the request head at the start of `buf` with `httparse`:
-/// `Ok(None)` while it is incomplete, else the request and the head's
-/// length (blank line included).
-fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, &'static str> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut r = httparse::Request::new(&mut headers);
-    let len = match r.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err("too many header lines"),
-        Err(_) => return Err("malformed request head"),
-    };
-    let (Some(method), Some(target), Some(version)) = (r.method, r.path, r.version) else {
-        return Err("malformed request line");
-    };
-    let mut req = Request {
-        method: method.to_string(),
-        target: target.to_string(),
-        http10: version == 0,
-        accept: None,
-        connection_close: false,
-        connection_keep_alive: false,
-        content_length: 0,
-        chunked: false,
-    };
-    for h in r.headers.iter() {
-        let value = std::str::from_utf8(h.value).map_err(|_| "header value is not UTF-8")?.trim();
-        if h.name.eq_ignore_ascii_case("accept") {
-            match &mut req.accept {
-                Some(a) => {
-                    a.push_str(", ");
-                    a.push_str(value);
-                }
-                None => req.accept = Some(value.to_string()),
-            }
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                req.connection_close |= token.eq_ignore_ascii_case("close");
-                req.connection_keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-            }
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            req.content_length = value.parse().map_err(|_| "bad Content-Length")?;
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            req.chunked = true;
-        }
-    }
-    Ok(Some((req, len)))
-}
-
-/// A response: status, extra headers, body.
-struct Response {
-    status: &'static str,
-    content_type: &'static str,
-    allow: bool,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(status: &'static str, body: impl Into<String>) -> Self {
-        Response { status, content_type: "text/plain; charset=utf-8", allow: false, body: body.into().into_bytes() }
+        Ok(()) => Response::new(200, format.content_type(), body),
+        Err(e) => Response::text(500, format!("error gathering metrics: {e}\n")),
     }
 }
 
 impl App {
     fn respond(&self, req: &Request) -> Response {
         if req.method != "GET" && req.method != "HEAD" {
-            let mut r = Response::text("405 Method Not Allowed", "method not allowed\n");
-            r.allow = true;
-            return r;
+            return Response::text(405, "method not allowed\n").with_header("Allow", "GET, HEAD");
         }
-        let path = req.target.split('?').next().unwrap_or("");
-        if path == self.telemetry_path {
-            return self.scrape(req.accept.as_deref());
+        if req.path == self.telemetry_path {
+            // Every Accept header counts, as in Go's net/http.
+            let accept: Vec<&str> = req.headers.iter().filter(|(k, _)| k == "accept").map(|(_, v)| v.as_str()).collect();
+            return self.scrape((!accept.is_empty()).then(|| accept.join(", ")).as_deref());
         }
-        if path == "/" {
-            return Response {
-                status: "200 OK",
-                content_type: "text/html; charset=utf-8",
-                allow: false,
-                body: self.landing.clone().into_bytes(),
-            };
+        if req.path == "/" {
+            return Response::new(200, "text/html; charset=utf-8", self.landing.clone());
         }
-        Response::text("404 Not Found", "404 page not found\n")
+        Response::text(404, "404 page not found\n")
     }
 
     fn scrape(&self, accept: Option<&str>) -> Response {
         let running = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let _done = Decrement(&self.in_flight);
         if self.max_requests > 0 && running >= self.max_requests {
-            return Response::text(
-                "503 Service Unavailable",
-                format!("Limit of concurrent requests reached ({}), try again later.\n", self.max_requests),
-            );
+            return Response::text(503, format!("Limit of concurrent requests reached ({}), try again later.\n", self.max_requests));
         }
         let (reply, response) = mpsc::sync_channel(1);
         let job = ScrapeJob { accept: accept.map(str::to_string), reply };
         match self.scrapes.send(job).ok().and_then(|()| response.recv().ok()) {
             Some(r) => r,
             // The scrape loop is gone (it panicked): say so rather than hang.
-            None => Response::text("500 Internal Server Error", "scraping stopped\n"),
+            None => Response::text(500, "scraping stopped\n"),
         }
     }
 }
@@ -478,103 +393,24 @@ impl Drop for Decrement<'_> {
     }
 }
 
-/// Writes `resp` (head and body in one system call, without copying the
-/// body), with a `Connection` header when it is not HTTP/1.1's default
-/// (keep-alive).
-fn write_response(out: &mut impl Write, resp: &Response, head_only: bool, connection: Option<&str>) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(160);
-    write!(
-        buf,
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-        resp.status,
-        resp.content_type,
-        resp.body.len()
-    )?;
-    if resp.allow {
-        buf.extend_from_slice(b"Allow: GET, HEAD\r\n");
-    }
-    if let Some(c) = connection {
-        write!(buf, "Connection: {c}\r\n")?;
-    }
-    buf.extend_from_slice(b"\r\n");
-    let body: &[u8] = if head_only { &[] } else { &resp.body };
-    let mut parts = [IoSlice::new(&buf), IoSlice::new(body)];
-    let mut parts = &mut parts[..];
-    while !parts.is_empty() {
-        match out.write_vectored(parts) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut parts, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    out.flush()
-}
-
 /// Serves requests on one connection until the client closes it, it
 /// idles past [`IDLE_TIMEOUT`], or a request asks to close.
-fn serve_connection(mut stream: TcpStream, app: &App) -> io::Result<()> {
+fn serve_connection(stream: TcpStream, app: &App) -> io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
     // Responses go out in one write; without this a keep-alive client
     // could wait for Nagle's delayed ACK on the next one.
     stream.set_nodelay(true)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
+    let mut conn = Conn::new(stream);
     loop {
-        // Read until the head is complete (bytes after it belong to the
-        // next request and stay in `buf`).
-        let parsed = loop {
-            match parse_head(&buf) {
-                Ok(None) => {}
-                done => break done,
-            }
-            if buf.len() > MAX_HEAD {
-                let resp = Response::text("431 Request Header Fields Too Large", "request head too large\n");
-                return write_response(&mut stream, &resp, false, Some("close"));
-            }
-            match stream.read(&mut chunk) {
-                Ok(0) => return Ok(()),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        let inc = match conn.read_request(&LIMITS) {
+            Ok(inc) => inc,
+            Err(ReadError::Reject(status, why)) => return conn.write_response(&Response::text(status, format!("{why}\n")), false, Some("close")),
+            Err(ReadError::Closed | ReadError::Io) => return Ok(()),
         };
-        let req = match parsed {
-            Ok(Some((r, len))) => {
-                buf.drain(..len);
-                r
-            }
-            Ok(None) => return Ok(()),
-            Err(why) => return write_response(&mut stream, &Response::text("400 Bad Request", format!("{why}\n")), false, Some("close")),
-        };
-        if req.chunked {
-            let resp = Response::text("411 Length Required", "chunked request bodies are not accepted\n");
-            return write_response(&mut stream, &resp, false, Some("close"));
-        }
-        if req.content_length > MAX_BODY {
-            return write_response(&mut stream, &Response::text("413 Payload Too Large", "request body too large\n"), false, Some("close"));
-        }
-        // Skip a (pointless) request body.
-        while buf.len() < req.content_length {
-            match stream.read(&mut chunk) {
-                Ok(0) => return Ok(()),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        buf.drain(..req.content_length);
-        let close = req.connection_close || (req.http10 && !req.connection_keep_alive);
-        let resp = app.respond(&req);
-        let connection = match (close, req.http10) {
-            (true, _) => Some("close"),
-            (false, true) => Some("keep-alive"),
-            (false, false) => None,
-        };
-        write_response(&mut stream, &resp, req.method == "HEAD", connection)?;
-        if close {
+        let resp = app.respond(&inc.request);
+        conn.write_response(&resp, inc.request.method == "HEAD", inc.connection_header())?;
+        if inc.close {
             return Ok(());
         }
     }
@@ -706,6 +542,7 @@ fn connection_thread(mut stream: TcpStream, app: &App, idle: &Idle) {
 mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
     use super::*;
+    use std::io::{Read, Write};
 
     fn args(list: &[&str]) -> Result<Parsed, String> {
         parse_args(list.iter().map(|s| s.to_string()))
@@ -783,29 +620,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn request_heads_parse() -> TestResult {
-        let head = |b: &[u8]| parse_head(b).map(|r| r.map(|(r, _)| r));
-        let r = head(b"GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept: text/plain\r\naccept: application/openmetrics-text\r\nConnection: close\r\n\r\n")?.ok_or("incomplete head")?;
-        assert_eq!(r.method, "GET");
-        assert_eq!(r.target, "/metrics?x=1");
-        assert_eq!(r.accept.as_deref(), Some("text/plain, application/openmetrics-text"));
-        assert!(r.connection_close && !r.http10 && !r.chunked);
-        let full = b"HEAD / HTTP/1.0\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n\r\nabc";
-        let (r, len) = parse_head(full)?.ok_or("incomplete head")?;
-        assert!(r.http10 && r.connection_keep_alive && r.content_length == 3);
-        assert_eq!(&full[len..], b"abc");
-        // Incomplete heads wait for more bytes.
-        for partial in [&b""[..], b"GET /metrics", b"GET / HTTP/1.1\r\nHost: h\r\n"] {
-            assert!(matches!(parse_head(partial), Ok(None)), "{:?}", String::from_utf8_lossy(partial));
-        }
-        for bad in [&b"GET /metrics HTTP/2.0\r\n\r\n"[..], b"GET  /metrics HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nno colon\r\n\r\n", b"\xff / HTTP/1.1\r\n\r\n"] {
-            assert!(parse_head(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
-        }
-        assert!(parse_head(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n").is_err());
-        Ok(())
-    }
-
     /// A live server on a free loopback port, over fixture-free collectors.
     fn serve(app: App) -> (std::net::SocketAddr, Arc<App>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -870,14 +684,15 @@ mod tests {
             addr,
             b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n",
         );
-        assert!(out.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), "{out}");
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), "{out}");
         assert!(out.contains("node_uname_info{"), "{out}");
         assert!(out.contains("node_scrape_collector_success{collector=\"uname\"} 1\n"), "{out}");
         let second = out.split("HTTP/1.1 ").nth(2).unwrap();
-        assert!(second.starts_with("200 OK\r\nContent-Type: text/html"), "{second}");
+        assert!(second.starts_with("200 OK\r\n") && second.contains("\r\nContent-Type: text/html"), "{second}");
         assert!(second.contains("Connection: close\r\n") && second.contains("<a href=\"/metrics\">"), "{second}");
         // Content-Length is exact.
-        let first = &out[..out.find("HTTP/1.1 200 OK\r\nContent-Type: text/html").unwrap()];
+        let first = &out[..out[1..].find("HTTP/1.1 200 OK\r\n").unwrap() + 1];
         let (head, body) = first.split_once("\r\n\r\n").unwrap();
         let len: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
         assert_eq!(len, body.len());
@@ -895,7 +710,7 @@ mod tests {
         // sent when it answers (unread bytes would turn its close into a
         // reset).
         let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
-        huge.resize(MAX_HEAD + 1, b'a');
+        huge.resize(LIMITS.max_head + 1, b'a');
         assert!(exchange(addr, &huge).starts_with("HTTP/1.1 431"));
     }
 
@@ -904,10 +719,10 @@ mod tests {
         let app = test_app(1);
         app.in_flight.store(1, Ordering::SeqCst);
         let r = app.scrape(None);
-        assert_eq!(r.status, "503 Service Unavailable");
+        assert_eq!(r.status, 503);
         assert_eq!(app.in_flight.load(Ordering::SeqCst), 1, "the refused scrape must not leak a slot");
         app.in_flight.store(0, Ordering::SeqCst);
-        assert_eq!(app.scrape(None).status, "200 OK");
-        assert_eq!(test_app(0).scrape(None).status, "200 OK");
+        assert_eq!(app.scrape(None).status, 200);
+        assert_eq!(test_app(0).scrape(None).status, 200);
     }
 }

@@ -3,7 +3,8 @@
 //! responses written head and body in one system call.
 //!
 //! [`Conn`] is generic over the stream, so the tests drive it with
-//! in-memory bytes; the server gives it a `TcpStream`.
+//! in-memory bytes; the shared server ([`super::Server`]) and
+//! `node-exporter`'s own loop give it a `TcpStream`.
 
 use std::io::{self, IoSlice, Read, Write};
 
@@ -11,7 +12,7 @@ use super::{Request, Response};
 
 /// Size limits of one request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// Largest request head (request line and headers), in bytes.
     pub max_head: usize,
     /// Largest request body, in bytes (after chunked decoding).
@@ -20,7 +21,8 @@ pub(crate) struct Limits {
 
 /// A request read off a connection.
 #[derive(Debug)]
-pub(crate) struct Incoming {
+pub struct Incoming {
+    /// The request, body included.
     pub request: Request,
     /// The client asked to close the connection after this request
     /// (`Connection: close`, or HTTP/1.0 without `keep-alive`).
@@ -29,9 +31,22 @@ pub(crate) struct Incoming {
     pub http10: bool,
 }
 
+impl Incoming {
+    /// The `Connection` header the response needs: `close` when the
+    /// connection ends after it, `keep-alive` for an HTTP/1.0 client that
+    /// asked for it, none for HTTP/1.1's default.
+    pub fn connection_header(&self) -> Option<&'static str> {
+        match (self.close, self.http10) {
+            (true, _) => Some("close"),
+            (false, true) => Some("keep-alive"),
+            (false, false) => None,
+        }
+    }
+}
+
 /// Why no request could be read.
 #[derive(Debug)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     /// The client closed the connection, or let it idle past the read
     /// timeout, between requests (or within a head): nothing to answer.
     Closed,
@@ -65,7 +80,7 @@ const MAX_CHUNK_LINE: usize = 4096;
 
 /// A connection's stream and the bytes read from it but not used yet (the
 /// start of a pipelined request, say).
-pub(crate) struct Conn<S> {
+pub struct Conn<S> {
     stream: S,
     buf: Vec<u8>,
     /// Start of the unused bytes in `buf`.
@@ -73,6 +88,7 @@ pub(crate) struct Conn<S> {
 }
 
 impl<S: Read + Write> Conn<S> {
+    /// A connection over `stream`, nothing read yet.
     pub fn new(stream: S) -> Self {
         Conn { stream, buf: Vec::with_capacity(READ_SIZE), pos: 0 }
     }
@@ -316,7 +332,7 @@ enum Framing {
 
 /// A parsed request head.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Head {
+struct Head {
     method: String,
     target: String,
     http10: bool,
@@ -394,7 +410,7 @@ impl Head {
 
 /// Parses the request head at the start of `buf`: `Ok(None)` while it is
 /// incomplete, else the head and its length (blank line included).
-pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ReadError> {
+fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ReadError> {
     let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
     match parse_head_with(buf, &mut few) {
         Err(httparse::Error::TooManyHeaders) => {

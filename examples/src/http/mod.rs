@@ -3,7 +3,7 @@
 //! pipelining, chunked request bodies, `Expect: 100-continue`), size
 //! limits, websocket-style upgrades, and plain request/response values so
 //! handlers stay testable. Request heads and chunk sizes are parsed by
-//! `httparse` (module `conn`).
+//! `httparse` ([`conn`]).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-mod conn;
+pub mod conn;
 
 /// A request as handlers see it.
 #[derive(Debug, Clone)]
@@ -319,11 +319,7 @@ fn serve_connection(s: &Shared, stream: TcpStream) {
             }
             Err(conn::ReadError::Closed | conn::ReadError::Io) => return,
         };
-        let connection = match (inc.close, inc.http10) {
-            (true, _) => Some("close"),
-            (false, true) => Some("keep-alive"),
-            (false, false) => None,
-        };
+        let connection = inc.connection_header();
         if let Some(up) = s.hook.as_ref().and_then(|h| h(&inc.request)) {
             if c.write_response(&up.response, false, connection).is_err() {
                 return;

@@ -1,4 +1,5 @@
-//! Allocator settings the server binaries share.
+//! Allocator settings the server binaries share (each includes this file
+//! as its module `alloc`).
 //!
 //! The servers run on mimalloc (each binary sets it as the global
 //! allocator). By default mimalloc hands memory that has stayed free for
