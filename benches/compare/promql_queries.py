@@ -6,11 +6,14 @@ Imports `gen_openmetrics.py 100 240` (10k series, 1h at 15s) into our tsdb
 (`tsdb import`) and into Prometheus (`promtool tsdb create-blocks-from
 openmetrics`), starts both servers on loopback, runs each query (1h at 60s)
 RUNS times through each HTTP API (alternating the two servers run by
-run), checks the results are equal (relative
+run), once on a kept connection per server (as Grafana's data source
+keeps them) and once on a new connection per query (as promtool or curl
+send one), checks the results are equal (relative
 1e-6; our results come from a second metrics-server run with
 --query-closed-windows, Prometheus 2.x's window semantics, since the default
 follows Prometheus 3's left-open windows), and prints each query's median
-latency for both (ours: the default server) and the ratio.
+latency for both (ours: the default server) and the ratio, for both ways
+of connecting.
 
 Usage: benches/compare/promql_queries.py [RUNS]   (needs ../shared, prometheus, promtool)
 
@@ -18,6 +21,7 @@ RUNS defaults to 50: the smallest queries take about 1 ms through either
 server, and on a 2-vCPU VM their medians over 10 or 20 runs move by 15%
 from one run of the script to the next (Prometheus's as much as ours).
 """
+import http.client
 import json
 import math
 import os
@@ -70,13 +74,47 @@ def wait_ready(url, proc, timeout=60):
     sys.exit(f"{url} not ready")
 
 
+def query_params(q):
+    return urllib.parse.urlencode({"query": q, "start": START, "end": END, "step": STEP})
+
+
 def query_range(base, q):
-    params = urllib.parse.urlencode({"query": q, "start": START, "end": END, "step": STEP})
+    """One query on a new connection; its parsed response."""
+    with urllib.request.urlopen(f"{base}/api/v1/query_range?{query_params(q)}", timeout=120) as r:
+        return json.loads(r.read())
+
+
+def timed_new_connection(port, q):
+    """Seconds for one query on a connection of its own (as promtool or
+    curl send it): connect, request, whole response read."""
     t0 = time.perf_counter()
-    with urllib.request.urlopen(f"{base}/api/v1/query_range?{params}", timeout=120) as r:
-        body = r.read()
-    dt = time.perf_counter() - t0
-    return dt, json.loads(body)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query_range?{query_params(q)}", timeout=120) as r:
+        r.read()
+    return time.perf_counter() - t0
+
+
+class KeptConnection:
+    """A persistent HTTP/1.1 connection (as Grafana's data source keeps
+    one); reopened if the server closed it."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def timed(self, q):
+        """Seconds for one query on the kept connection: request, whole
+        response read."""
+        t0 = time.perf_counter()
+        self.conn.request("GET", f"/api/v1/query_range?{query_params(q)}")
+        r = self.conn.getresponse()
+        r.read()
+        dt = time.perf_counter() - t0
+        if r.status != 200:
+            sys.exit(f"port {self.port}: HTTP {r.status} for {q}")
+        if r.will_close:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        return dt
 
 
 def canon(resp):
@@ -156,27 +194,38 @@ def main():
         wait_ready(f"{pb}/-/ready", prom)
 
         print(f"load average: {open('/proc/loadavg').read().split()[:3]} ({os.cpu_count()} CPUs)")
-        print(f"{'query':<75} {'ours ms':>9} {'prom ms':>9} {'ratio':>7}  result")
-        ratios = []
+        print(f"{'':75} {'kept connection':>27}   {'new connection':>27}")
+        print(f"{'query':<75} {'ours ms':>9} {'prom ms':>9} {'ratio':>7}   {'ours ms':>9} {'prom ms':>9} {'ratio':>7}  result")
+        kept_o, kept_p = KeptConnection(op), KeptConnection(pp)
+        ratios = {"kept": [], "new": []}
         for q in QUERIES:
-            _, ro = query_range(ob, q)  # warm-up (page cache, mmap)
-            _, rp = query_range(pb, q)
-            _, rc = query_range(cb, q)
+            ro = query_range(ob, q)  # warm-up (page cache, mmap)
+            rp = query_range(pb, q)
+            rc = query_range(cb, q)
             diff = same(canon(rc), canon(rp))
             default_diff = same(canon(ro), canon(rp))
             # Alternate the two servers run by run, so that both see the
-            # same background noise.
-            times_o, times_p = [], []
-            for _ in range(RUNS):
-                times_o.append(query_range(ob, q)[0])
-                times_p.append(query_range(pb, q)[0])
-            to = statistics.median(times_o) * 1000
-            tp = statistics.median(times_p) * 1000
-            ratios.append(to / tp)
+            # same background noise; responses are read whole but not
+            # parsed (their results were compared above).
+            cols = []
+            for mode, ours, theirs in (
+                ("kept", kept_o.timed, kept_p.timed),
+                ("new", lambda q: timed_new_connection(op, q), lambda q: timed_new_connection(pp, q)),
+            ):
+                ours(q), theirs(q)
+                times_o, times_p = [], []
+                for _ in range(RUNS):
+                    times_o.append(ours(q))
+                    times_p.append(theirs(q))
+                to = statistics.median(times_o) * 1000
+                tp = statistics.median(times_p) * 1000
+                ratios[mode].append(to / tp)
+                cols.append(f"{to:9.2f} {tp:9.2f} {to / tp:7.3f}")
             n = len(ro["data"]["result"])
             note = "" if default_diff is None else "; 3.x windows differ at boundaries"
-            print(f"{q[:75]:<75} {to:9.2f} {tp:9.2f} {to / tp:7.3f}  {'equal' if diff is None else 'DIFFERENT: ' + diff} ({n} series{note})")
-        print(f"runs per query: {RUNS} (median); worst ratio ours/prometheus: {max(ratios):.3f}")
+            print(f"{q[:75]:<75} {cols[0]}   {cols[1]}  {'equal' if diff is None else 'DIFFERENT: ' + diff} ({n} series{note})")
+        print(f"runs per query: {RUNS} (median); worst ratio ours/prometheus: "
+              f"{max(ratios['kept']):.3f} on kept connections, {max(ratios['new']):.3f} on new connections")
         print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
     finally:
         for p in procs:
