@@ -537,4 +537,65 @@ mod tests {
         srv.shutdown();
         Ok(())
     }
+
+    /// Many clients at once, on kept and on new connections: threads
+    /// start while all are busy (four requests are in the handler at
+    /// once with one thread kept waiting), every request gets its own
+    /// answer, and once the clients are gone the extra threads end.
+    #[test]
+    fn concurrent_clients_then_threads_wind_down() -> TestResult {
+        // `/meet` answers only once four requests are in the handler at
+        // the same time (or says it gave up waiting).
+        let met = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let h: Handler = Arc::new(move |r: &Request| {
+            if r.path == "/meet" {
+                let (n, cv) = &*met;
+                let mut n = lock(n);
+                *n += 1;
+                cv.notify_all();
+                let (n, _) = cv.wait_timeout_while(n, Duration::from_secs(10), |n| *n < 4).unwrap_or_else(|e| e.into_inner());
+                return Response::text(200, if *n >= 4 { "met" } else { "alone" });
+            }
+            Response::text(200, format!("{}?{}", r.path, r.query))
+        });
+        let srv = Server::start("127.0.0.1:0", ServerConfig { threads: 1, ..ServerConfig::default() }, h)?;
+        let addr = srv.local_addr().ok_or("server has no address")?;
+        let meet = move || -> Result<String, String> {
+            let r = ureq::get(&format!("http://{addr}/meet")).call().map_err(|e| e.to_string())?;
+            r.into_string().map_err(|e| e.to_string())
+        };
+        let meeting: Vec<_> = (0..4).map(|_| thread::spawn(meet)).collect();
+        for m in meeting {
+            assert_eq!(m.join().map_err(|_| "client panicked")??, "met");
+        }
+        let clients: Vec<_> = (0..12)
+            .map(|c| {
+                thread::spawn(move || -> Result<(), String> {
+                    let kept = ureq::agent();
+                    for i in 0..20 {
+                        let url = format!("http://{addr}/c{c}?{i}");
+                        let r = if i % 3 == 0 { ureq::get(&url).set("Connection", "close").call() } else { kept.get(&url).call() };
+                        let body = r.map_err(|e| e.to_string())?.into_string().map_err(|e| e.to_string())?;
+                        if body != format!("/c{c}?{i}") {
+                            return Err(format!("{url}: {body}"));
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().map_err(|_| "client panicked")??;
+        }
+        // The clients' kept connections closed with their agents: the
+        // threads that served them end, down to the waiting ones.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while *lock(&srv.shared.live) > 2 {
+            assert!(std::time::Instant::now() < deadline, "{} threads still alive", *lock(&srv.shared.live));
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(srv.shared.waiting.load(Ordering::SeqCst), *lock(&srv.shared.live));
+        srv.shutdown();
+        Ok(())
+    }
 }
