@@ -394,7 +394,9 @@ impl Head {
         // are served by their path.
         let mut target = self.target.as_str();
         for scheme in ["http://", "https://"] {
-            if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            // Compared as bytes: the target's first bytes need not end on a
+            // character boundary (the scheme's do, so slicing after it is safe).
+            if target.as_bytes().get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes())) {
                 let rest = &target[scheme.len()..];
                 target = rest.find(['/', '?']).map_or("/", |i| &rest[i..]);
             }
@@ -593,6 +595,18 @@ mod tests {
         assert!(!text.contains("ignored") && !text.contains("gone"), "{text}");
         assert!(text.contains("\r\n\r\nHTTP/1.1 404 Not Found\r\n"), "{text}");
         assert!(text.ends_with("Content-Length: 4\r\nConnection: keep-alive\r\n\r\n"), "{text}");
+    }
+
+    /// Found by fuzzing: a target whose first bytes cut a character in
+    /// two where an absolute-form scheme would end.
+    #[test]
+    fn targets_with_multibyte_characters() {
+        let (got, _) = read_all("GET {{{{<@\u{7c3}{{{/ HTTP/1.1\r\n\r\n".as_bytes(), 4096);
+        assert_eq!(got[0].as_ref().map(|r| r.request.path.clone()).ok().as_deref(), Some("{{{{<@\u{7c3}{{{/"));
+        let (got, _) = read_all("GET htt\u{e9}://x/y HTTP/1.1\r\n\r\n".as_bytes(), 4096);
+        assert_eq!(got[0].as_ref().map(|r| r.request.path.clone()).ok().as_deref(), Some("htt\u{e9}://x/y"));
+        let (got, _) = read_all(b"GET HTTP://x/y?q HTTP/1.1\r\n\r\n", 4096);
+        assert_eq!(got[0].as_ref().map(|r| (r.request.path.clone(), r.request.query.clone())).ok(), Some(("/y".into(), "q".into())));
     }
 
     #[test]
