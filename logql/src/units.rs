@@ -19,20 +19,25 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
         _ => (false, s),
     };
     let lower = body.to_ascii_lowercase();
-    let v = if let Some(hex) = lower.strip_prefix("0x") {
-        parse_hex_float(hex).ok_or_else(err)?
+    let v = if lower == "inf" || lower == "infinity" {
+        f64::INFINITY
+    } else if lower == "nan" {
+        f64::NAN
     } else {
-        if lower == "inf" || lower == "infinity" {
-            f64::INFINITY
-        } else if lower == "nan" {
-            f64::NAN
+        let v = if let Some(hex) = lower.strip_prefix("0x") {
+            parse_hex_float(hex).ok_or_else(err)?
         } else {
             // Rust accepts the same decimal syntax; reject what Go rejects.
             if !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')) {
                 return Err(err());
             }
             body.parse::<f64>().map_err(|_| err())?
+        };
+        // A finite number too large for a float: Go's ErrRange.
+        if v.is_infinite() {
+            return Err(format!("strconv.ParseFloat: parsing {s:?}: value out of range"));
         }
+        v
     };
     Ok(if neg { -v } else { v })
 }
@@ -318,6 +323,13 @@ mod tests {
         assert!(parse_go_float("0x10").is_err());
         assert!(parse_go_float("NaN").unwrap().is_nan());
         assert_eq!(parse_go_float("-Inf").unwrap(), f64::NEG_INFINITY);
+        // Too large for a float: an error, as Go's ErrRange (found by
+        // fuzzing: `5E540 % 1` parsed, and displayed as `+Inf % 1`, which
+        // does not).
+        assert_eq!(parse_go_float("5E540").unwrap_err(), r#"strconv.ParseFloat: parsing "5E540": value out of range"#);
+        assert!(parse_go_float("-0x1p99999").is_err());
+        assert_eq!(parse_go_float("1e308").unwrap(), 1e308);
+        assert!(crate::parse("5E540 % 1").is_err());
         assert_eq!(parse_go_float("").unwrap_err(), "strconv.ParseFloat: parsing \"\": invalid syntax");
     }
 
