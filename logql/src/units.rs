@@ -59,7 +59,15 @@ fn parse_hex_float(s: &str) -> Option<f64> {
         v += f64::from(c.to_digit(16)?) * scale;
         scale /= 16.0;
     }
-    Some(v * 2f64.powi(exp))
+    if v == 0.0 {
+        // Any exponent: zero (2^exp alone may be infinite, and 0 * inf is
+        // NaN).
+        return Some(0.0);
+    }
+    // In two halves, so that a large mantissa with a negative exponent (or
+    // the reverse) does not overflow or underflow on the way.
+    let half = exp / 2;
+    Some(v * 2f64.powi(half) * 2f64.powi(exp - half))
 }
 
 const NS: f64 = 1.0;
@@ -330,6 +338,11 @@ mod tests {
         assert!(parse_go_float("-0x1p99999").is_err());
         assert_eq!(parse_go_float("1e308").unwrap(), 1e308);
         assert!(crate::parse("5E540 % 1").is_err());
+        // Zero with any exponent is zero (found by fuzzing: `0x0P4972` was
+        // NaN), and the exponent may outgrow the mantissa's reach.
+        assert_eq!(parse_go_float("0x0P4972").unwrap(), 0.0);
+        assert_eq!(parse_go_float("0x100p-1030").unwrap(), 2f64.powi(-1022));
+        assert!(parse_go_float("0x1p1024").is_err());
         assert_eq!(parse_go_float("").unwrap_err(), "strconv.ParseFloat: parsing \"\": invalid syntax");
     }
 
