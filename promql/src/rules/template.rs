@@ -1,19 +1,26 @@
-//! The Go text/template subset that Prometheus rule labels and annotations
-//! use: text, `{{ pipeline }}` actions with `{{-`/`-}}` trimming, comments,
-//! `if`/`else if`/`else`/`end`, variables (`$labels`, `$value`,
-//! `$externalLabels`, `$externalURL`) and fields (`.Labels.x`, `.Value`),
-//! string and number literals, pipes, parentheses, and the functions
-//! `humanize`, `humanize1024`, `humanizePercentage`, `humanizeDuration`,
-//! `humanizeTimestamp`, `printf`, `toUpper`, `toLower`, `title`,
-//! `stripPort`, `reReplaceAll`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `and`,
-//! `or`, `not`.
+//! The Go text/template language of Prometheus rule labels and
+//! annotations, on the shared engine in [`gotemplate`]: this module
+//! supplies Prometheus's data and functions.
+//!
+//! Templates see the variables `$labels`, `$value`, `$externalLabels`,
+//! `$externalURL` and the fields `.Labels.x`, `.Value`,
+//! `.ExternalLabels.x`, `.ExternalURL`; they can declare their own
+//! (`{{ $x := ... }}`). The language: text, `{{ pipeline }}` actions with
+//! `{{-`/`-}}` trimming, `{{/* comments */}}`, `if`/`else if`/`else`/
+//! `end`, string, number and bool literals, pipes, parentheses. The
+//! functions: `humanize`, `humanize1024`, `humanizePercentage`,
+//! `humanizeDuration`, `humanizeTimestamp`, `toUpper`, `toLower`,
+//! `title`, `stripPort`, `reReplaceAll`, and Go's builtins `printf`,
+//! `print`, `println`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `and`, `or`,
+//! `not`, `len`, `index`.
 //!
 //! Missing map keys print as the empty string (Prometheus runs templates
 //! with `missingkey=zero`). `query` and `range` are not supported: a
 //! template using them fails to parse, so `check` reports it.
 
+use gotemplate::{Arity, FuncError, ParserBuilder, Value};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 /// A template that does not parse, with the byte offset in its source.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -44,60 +51,35 @@ pub struct TemplateData {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     source: String,
-    nodes: Vec<Node>,
+    inner: gotemplate::Template,
 }
-
-#[derive(Debug, Clone, PartialEq)]
-enum Node {
-    Text(String),
-    Action(Pipeline),
-    If { cond: Pipeline, then: Vec<Node>, els: Vec<Node> },
-}
-
-type Pipeline = Vec<Cmd>;
-
-#[derive(Debug, Clone, PartialEq)]
-struct Cmd {
-    args: Vec<Arg>,
-    offset: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Arg {
-    Func(&'static str),
-    /// A variable (`labels`, `value`, ...; `""` for `.`) and a field chain.
-    Var(String, Vec<String>),
-    Str(String),
-    Num(f64),
-    Bool(bool),
-    Paren(Pipeline),
-}
-
-const FUNCS: &[&str] = &[
-    "humanize", "humanize1024", "humanizePercentage", "humanizeDuration", "humanizeTimestamp", "printf", "toUpper",
-    "toLower", "title", "stripPort", "reReplaceAll", "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not",
-];
-
-const VARS: &[&str] = &["labels", "value", "externalLabels", "externalURL"];
-const FIELDS: &[&str] = &["Labels", "Value", "ExternalLabels", "ExternalURL"];
 
 /// Longest template accepted, in bytes, and deepest `if`/parenthesis nesting.
 const MAX_LEN: usize = 64 * 1024;
 const MAX_DEPTH: usize = 32;
 
+/// Prometheus's functions beside Go's builtins, and the variables it
+/// defines before every template.
+static PARSER: LazyLock<gotemplate::Parser> = LazyLock::new(|| {
+    let humanizers = ["humanize", "humanize1024", "humanizePercentage", "humanizeDuration", "humanizeTimestamp"];
+    ParserBuilder::new()
+        .functions(&humanizers, Arity::Exact(1))
+        .functions(&["toUpper", "toLower", "title", "stripPort"], Arity::Exact(1))
+        .function("reReplaceAll", Arity::Exact(3))
+        .variables(&["labels", "value", "externalLabels", "externalURL"])
+        .range(false)
+        .size_limit(MAX_LEN)
+        .nest_limit(MAX_DEPTH)
+        .build()
+});
+
 impl Template {
     /// Parses template text.
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
-        if source.len() > MAX_LEN {
-            return Err(TemplateError { offset: 0, message: format!("template longer than {MAX_LEN} bytes") });
+        match PARSER.parse(source) {
+            Ok(inner) => Ok(Template { source: source.to_string(), inner }),
+            Err(e) => Err(TemplateError { offset: e.offset(), message: e.kind().to_string() }),
         }
-        let items = split(source)?;
-        let mut pos = 0;
-        let (nodes, end) = build(&items, &mut pos, 0)?;
-        if let Some((off, kw)) = end {
-            return Err(TemplateError { offset: off, message: format!("unexpected {{{{{kw}}}}}") });
-        }
-        Ok(Template { source: source.to_string(), nodes })
     }
 
     /// The text it was parsed from.
@@ -107,513 +89,100 @@ impl Template {
 
     /// Whether the template is plain text (no actions).
     pub fn is_static(&self) -> bool {
-        self.nodes.iter().all(|n| matches!(n, Node::Text(_)))
+        self.inner.is_static()
     }
 
     /// Expands the template. Errors at run time (a function given the wrong
     /// type) are returned as text, as Prometheus does:
     /// `<error expanding template: ...>`.
     pub fn render(&self, data: &TemplateData) -> String {
-        let mut out = String::new();
-        match exec(&self.nodes, data, &mut out) {
-            Ok(()) => out,
-            Err(e) => format!("<error expanding template: {e}>"),
+        match self.inner.render(&Data(data)) {
+            Ok(out) => out,
+            Err(e) => format!("<error expanding template: {}>", e.kind()),
         }
     }
 }
 
-/// One lexical piece of template text.
-enum Item {
-    Text(String),
-    Action { offset: usize, body: String },
+/// [`TemplateData`] as the engine reads it.
+struct Data<'a>(&'a TemplateData);
+
+fn map(m: &BTreeMap<String, String>) -> Value {
+    Value::Map(m.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect())
 }
 
-fn split(src: &str) -> Result<Vec<Item>, TemplateError> {
-    let mut items = Vec::new();
-    let mut rest = 0;
-    let mut trim_next = false;
-    while rest < src.len() {
-        let Some(open) = src[rest..].find("{{").map(|i| i + rest) else {
-            let mut t = &src[rest..];
-            if trim_next {
-                t = t.trim_start();
-            }
-            items.push(Item::Text(t.to_string()));
-            break;
+impl gotemplate::Env for Data<'_> {
+    fn call(&self, name: &str, args: Vec<Value>) -> Result<Value, FuncError> {
+        call(name, args)
+    }
+
+    fn root(&self) -> Value {
+        let fields = ["Labels", "Value", "ExternalLabels", "ExternalURL"];
+        Value::Map(fields.iter().filter_map(|f| Some((f.to_string(), self.field(f)?))).collect())
+    }
+
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "Labels" => map(&self.0.labels),
+            "Value" => Value::Float(self.0.value),
+            "ExternalLabels" => map(&self.0.external_labels),
+            "ExternalURL" => Value::from(self.0.external_url.as_str()),
+            _ => return None,
+        })
+    }
+
+    fn variable(&self, name: &str) -> Value {
+        let field = match name {
+            "labels" => "Labels",
+            "value" => "Value",
+            "externalLabels" => "ExternalLabels",
+            _ => "ExternalURL",
         };
-        let mut text = &src[rest..open];
-        if trim_next {
-            text = text.trim_start();
-        }
-        let mut body_start = open + 2;
-        if src[body_start..].starts_with("- ") || src[body_start..].starts_with("-\t") || src[body_start..].starts_with("-\n") {
-            text = text.trim_end();
-            body_start += 1;
-        }
-        items.push(Item::Text(text.to_string()));
-        // Find the closing braces outside string literals.
-        let close = find_close(src, body_start)
-            .ok_or_else(|| TemplateError { offset: open, message: "unclosed action".into() })?;
-        let mut body_end = close;
-        trim_next = false;
-        if src[..close].ends_with(" -") || src[..close].ends_with("\t-") || src[..close].ends_with("\n-") {
-            body_end -= 1;
-            trim_next = true;
-        }
-        let raw = &src[body_start..body_end.max(body_start)];
-        let body = raw.trim();
-        let lead = raw.len() - raw.trim_start().len();
-        if !(body.starts_with("/*") && body.ends_with("*/")) {
-            items.push(Item::Action { offset: body_start + lead, body: body.to_string() });
-        }
-        rest = close + 2;
+        self.field(field).unwrap_or(Value::Nil)
     }
-    Ok(items)
-}
 
-fn find_close(src: &str, from: usize) -> Option<usize> {
-    let b = src.as_bytes();
-    let mut i = from;
-    while i + 1 < b.len() {
-        match b[i] {
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'`' => {
-                i += 1;
-                while i < b.len() && b[i] != b'`' {
-                    i += 1;
-                }
-            }
-            b'}' if b[i + 1] == b'}' => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-type Block = (Vec<Node>, Option<(usize, String)>);
-
-/// Builds nodes until `{{end}}`/`{{else ...}}` (returned) or the end.
-fn build(items: &[Item], pos: &mut usize, depth: usize) -> Result<Block, TemplateError> {
-    if depth > MAX_DEPTH {
-        return Err(TemplateError { offset: 0, message: "template nested too deeply".into() });
-    }
-    let mut nodes = Vec::new();
-    while *pos < items.len() {
-        let item = &items[*pos];
-        *pos += 1;
-        match item {
-            Item::Text(t) => {
-                if !t.is_empty() {
-                    nodes.push(Node::Text(t.clone()));
-                }
-            }
-            Item::Action { offset, body } => {
-                let word = body.split_whitespace().next().unwrap_or("");
-                match word {
-                    "end" | "else" => return Ok((nodes, Some((*offset, body.clone())))),
-                    "if" => nodes.push(parse_if(&body[2..], *offset + 2, items, pos, depth)?),
-                    "range" | "with" | "define" | "template" | "block" | "break" | "continue" => {
-                        return Err(TemplateError { offset: *offset, message: format!("{word:?} is not supported") })
-                    }
-                    "" => return Err(TemplateError { offset: *offset, message: "missing value for command".into() }),
-                    _ => nodes.push(Node::Action(parse_pipeline(body, *offset, depth)?)),
-                }
-            }
-        }
-    }
-    Ok((nodes, None))
-}
-
-fn parse_if(cond: &str, offset: usize, items: &[Item], pos: &mut usize, depth: usize) -> Result<Node, TemplateError> {
-    let cond = parse_pipeline(cond, offset, depth)?;
-    let (then, end) = build(items, pos, depth + 1)?;
-    let Some((off, kw)) = end else {
-        return Err(TemplateError { offset, message: "unexpected EOF: missing {{end}}".into() });
-    };
-    let els = if kw == "end" {
-        Vec::new()
-    } else if kw == "else" {
-        let (els, end) = build(items, pos, depth + 1)?;
-        match end {
-            Some((_, k)) if k == "end" => els,
-            _ => return Err(TemplateError { offset: off, message: "expected {{end}} after {{else}}".into() }),
-        }
-    } else if let Some(rest) = kw.strip_prefix("else if ") {
-        vec![parse_if(rest, off + 8, items, pos, depth + 1)?]
-    } else {
-        return Err(TemplateError { offset: off, message: format!("unexpected {{{{{kw}}}}}") });
-    };
-    Ok(Node::If { cond, then, els })
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Pipe,
-    Open,
-    Close,
-    Word(String),
-    Str(String),
-    Num(f64),
-}
-
-fn tokenize(s: &str, base: usize) -> Result<Vec<(usize, Tok)>, TemplateError> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let err = |i: usize, m: String| TemplateError { offset: base + i, message: m };
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'|' => {
-                out.push((i, Tok::Pipe));
-                i += 1;
-            }
-            b'(' => {
-                out.push((i, Tok::Open));
-                i += 1;
-            }
-            b')' => {
-                out.push((i, Tok::Close));
-                i += 1;
-            }
-            b'"' => {
-                let (v, n) = crate::lexer::string(&s[i..]).map_err(|e| err(i + e.offset, e.message))?;
-                out.push((i, Tok::Str(v)));
-                i += n;
-            }
-            b'`' => {
-                let end = s[i + 1..].find('`').ok_or_else(|| err(i, "unterminated raw string".into()))?;
-                out.push((i, Tok::Str(s[i + 1..i + 1 + end].to_string())));
-                i += end + 2;
-            }
-            b'0'..=b'9' | b'-' | b'+' => {
-                let end = s[i..].find(|ch: char| ch.is_whitespace() || ch == ')' || ch == '|').map_or(s.len(), |e| e + i);
-                let v: f64 = s[i..end].parse().map_err(|_| err(i, format!("bad number syntax: {:?}", &s[i..end])))?;
-                out.push((i, Tok::Num(v)));
-                i = end;
-            }
-            b'$' | b'.' | b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
-                let end = s[i..]
-                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '.' || ch == '$'))
-                    .map_or(s.len(), |e| e + i);
-                out.push((i, Tok::Word(s[i..end].to_string())));
-                i = end;
-            }
-            _ => return Err(err(i, format!("unexpected {:?} in command", c as char))),
-        }
-    }
-    Ok(out)
-}
-
-fn parse_pipeline(s: &str, base: usize, depth: usize) -> Result<Pipeline, TemplateError> {
-    let toks = tokenize(s, base)?;
-    let mut pos = 0;
-    let p = pipeline(&toks, &mut pos, base, depth)?;
-    if pos < toks.len() {
-        return Err(TemplateError { offset: base + toks[pos].0, message: "unexpected \")\" in command".into() });
-    }
-    Ok(p)
-}
-
-fn pipeline(toks: &[(usize, Tok)], pos: &mut usize, base: usize, depth: usize) -> Result<Pipeline, TemplateError> {
-    if depth > MAX_DEPTH {
-        return Err(TemplateError { offset: base, message: "template nested too deeply".into() });
-    }
-    let mut cmds = Vec::new();
-    loop {
-        let offset = base + toks.get(*pos).map_or(0, |t| t.0);
-        let mut args = Vec::new();
-        while let Some((off, t)) = toks.get(*pos) {
-            let off = base + off;
-            match t {
-                Tok::Pipe | Tok::Close => break,
-                Tok::Open => {
-                    *pos += 1;
-                    let inner = pipeline(toks, pos, base, depth + 1)?;
-                    if !matches!(toks.get(*pos), Some((_, Tok::Close))) {
-                        return Err(TemplateError { offset: off, message: "unclosed left paren".into() });
-                    }
-                    *pos += 1;
-                    args.push(Arg::Paren(inner));
-                    continue;
-                }
-                Tok::Str(v) => args.push(Arg::Str(v.clone())),
-                Tok::Num(v) => args.push(Arg::Num(*v)),
-                Tok::Word(w) => args.push(word(w, off)?),
-            }
-            *pos += 1;
-        }
-        if args.is_empty() {
-            return Err(TemplateError { offset, message: "missing value for command".into() });
-        }
-        if args.len() > 1 && !matches!(args[0], Arg::Func(_)) {
-            return Err(TemplateError { offset, message: "can't give argument to non-function".into() });
-        }
-        cmds.push(Cmd { args, offset });
-        match toks.get(*pos) {
-            Some((_, Tok::Pipe)) => *pos += 1,
-            _ => return Ok(cmds),
-        }
+    /// `missingkey=zero` on `map[string]string`: the empty string.
+    fn missing_key(&self, _: &str) -> Value {
+        Value::Str(String::new())
     }
 }
 
-fn word(w: &str, off: usize) -> Result<Arg, TemplateError> {
-    let err = |m: String| TemplateError { offset: off, message: m };
-    if let Some(v) = w.strip_prefix('$') {
-        let mut parts = v.split('.');
-        let name = parts.next().unwrap_or("");
-        if !VARS.contains(&name) {
-            return Err(err(format!("undefined variable \"${name}\"")));
-        }
-        return Ok(Arg::Var(name.to_string(), parts.map(str::to_string).collect()));
-    }
-    if let Some(v) = w.strip_prefix('.') {
-        if v.is_empty() {
-            return Ok(Arg::Var(String::new(), Vec::new()));
-        }
-        let mut parts = v.split('.');
-        let field = parts.next().unwrap_or("");
-        let Some(i) = FIELDS.iter().position(|f| *f == field) else {
-            return Err(err(format!("can't evaluate field {field}")));
-        };
-        return Ok(Arg::Var(VARS[i].to_string(), parts.map(str::to_string).collect()));
-    }
-    match w {
-        "true" => Ok(Arg::Bool(true)),
-        "false" => Ok(Arg::Bool(false)),
-        _ => match FUNCS.iter().find(|f| **f == w) {
-            Some(f) => Ok(Arg::Func(f)),
-            None => Err(err(format!("function {w:?} not defined"))),
-        },
-    }
-}
-
-/// A run-time value.
-#[derive(Debug, Clone, PartialEq)]
-enum Val {
-    Str(String),
-    Num(f64),
-    Bool(bool),
-    Map(BTreeMap<String, String>),
-    Root,
-}
-
-impl Val {
-    fn truthy(&self) -> bool {
-        match self {
-            Val::Str(s) => !s.is_empty(),
-            Val::Num(v) => *v != 0.0,
-            Val::Bool(b) => *b,
-            Val::Map(m) => !m.is_empty(),
-            Val::Root => true,
-        }
-    }
-
-    fn print(&self, out: &mut String) {
-        match self {
-            Val::Str(s) => out.push_str(s),
-            Val::Num(v) => out.push_str(&go_float(*v, None)),
-            Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Val::Map(m) => {
-                out.push_str("map[");
-                for (i, (k, v)) in m.iter().enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    let _ = write!(out, "{k}:{v}");
-                }
-                out.push(']');
-            }
-            Val::Root => out.push_str("{}"),
-        }
-    }
-
-    fn to_float(&self, func: &str) -> Result<f64, String> {
-        match self {
-            Val::Num(v) => Ok(*v),
-            Val::Str(s) => s.trim().parse().map_err(|_| format!("error calling {func}: strconv.ParseFloat: parsing {s:?}: invalid syntax")),
-            other => Err(format!("error calling {func}: can't convert {} to float", kind(other))),
-        }
-    }
-
-    fn to_str(&self) -> String {
-        let mut s = String::new();
-        self.print(&mut s);
-        s
-    }
-}
-
-fn kind(v: &Val) -> &'static str {
+/// A number argument: a number, or a string that reads as one.
+fn float(v: &Value) -> Result<f64, FuncError> {
     match v {
-        Val::Str(_) => "string",
-        Val::Num(_) => "float64",
-        Val::Bool(_) => "bool",
-        Val::Map(_) => "map[string]string",
-        Val::Root => "struct",
+        Value::Float(f) => Ok(*f),
+        Value::Int(i) => Ok(*i as f64),
+        Value::Str(s) => {
+            s.trim().parse().map_err(|_| format!("strconv.ParseFloat: parsing {s:?}: invalid syntax").into())
+        }
+        other => Err(format!("can't convert {} to float", other.type_name()).into()),
     }
 }
 
-fn exec(nodes: &[Node], data: &TemplateData, out: &mut String) -> Result<(), String> {
-    for n in nodes {
-        match n {
-            Node::Text(t) => out.push_str(t),
-            Node::Action(p) => eval_pipeline(p, data)?.print(out),
-            Node::If { cond, then, els } => {
-                if eval_pipeline(cond, data)?.truthy() {
-                    exec(then, data, out)?;
-                } else {
-                    exec(els, data, out)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn eval_pipeline(p: &Pipeline, data: &TemplateData) -> Result<Val, String> {
-    let mut prev: Option<Val> = None;
-    for cmd in p {
-        let v = eval_cmd(cmd, data, prev.take())?;
-        prev = Some(v);
-    }
-    prev.ok_or_else(|| "empty pipeline".to_string())
-}
-
-fn eval_arg(a: &Arg, data: &TemplateData) -> Result<Val, String> {
-    Ok(match a {
-        Arg::Str(s) => Val::Str(s.clone()),
-        Arg::Num(v) => Val::Num(*v),
-        Arg::Bool(b) => Val::Bool(*b),
-        Arg::Paren(p) => eval_pipeline(p, data)?,
-        Arg::Func(f) => call(f, Vec::new())?,
-        Arg::Var(name, fields) => {
-            let mut v = match name.as_str() {
-                "labels" => Val::Map(data.labels.clone()),
-                "value" => Val::Num(data.value),
-                "externalLabels" => Val::Map(data.external_labels.clone()),
-                "externalURL" => Val::Str(data.external_url.clone()),
-                _ => Val::Root,
-            };
-            for f in fields {
-                v = match v {
-                    // missingkey=zero: an absent label is "".
-                    Val::Map(m) => Val::Str(m.get(f).cloned().unwrap_or_default()),
-                    other => return Err(format!("can't evaluate field {f} in type {}", kind(&other))),
-                };
-            }
-            v
-        }
-    })
-}
-
-fn eval_cmd(cmd: &Cmd, data: &TemplateData, piped: Option<Val>) -> Result<Val, String> {
-    match &cmd.args[0] {
-        Arg::Func(f) => {
-            let mut args = Vec::with_capacity(cmd.args.len());
-            for a in &cmd.args[1..] {
-                args.push(eval_arg(a, data)?);
-            }
-            args.extend(piped);
-            call(f, args)
-        }
-        a => {
-            if piped.is_some() {
-                return Err(format!("at offset {}: can't give argument to non-function", cmd.offset));
-            }
-            eval_arg(a, data)
-        }
-    }
-}
-
-fn arity(f: &str, args: &[Val], n: usize) -> Result<(), String> {
-    if args.len() != n {
-        return Err(format!("wrong number of args for {f}: want {n} got {}", args.len()));
-    }
-    Ok(())
-}
-
-fn call(f: &str, args: Vec<Val>) -> Result<Val, String> {
-    let one = |args: &[Val]| -> Result<f64, String> {
-        arity(f, args, 1)?;
-        args[0].to_float(f)
-    };
-    Ok(match f {
-        "humanize" => Val::Str(humanize(one(&args)?)),
-        "humanize1024" => Val::Str(humanize1024(one(&args)?)),
-        "humanizePercentage" => Val::Str(format!("{}%", go_float(one(&args)? * 100.0, Some(4)))),
-        "humanizeDuration" => Val::Str(humanize_duration(one(&args)?)),
-        "humanizeTimestamp" => Val::Str(humanize_timestamp(one(&args)?)),
-        "toUpper" | "toLower" | "title" | "stripPort" => {
-            arity(f, &args, 1)?;
-            let s = args[0].to_str();
-            Val::Str(match f {
-                "toUpper" => s.to_uppercase(),
-                "toLower" => s.to_lowercase(),
-                "title" => title(&s),
-                _ => strip_port(&s),
-            })
-        }
+/// Runs one of the functions [`PARSER`] declares; the engine has checked
+/// the argument count.
+fn call(name: &str, args: Vec<Value>) -> Result<Value, FuncError> {
+    let text = |i: usize| args.get(i).map(Value::to_string).unwrap_or_default();
+    let num = || args.first().map_or(Ok(0.0), float);
+    Ok(Value::Str(match name {
+        "humanize" => humanize(num()?),
+        "humanize1024" => humanize1024(num()?),
+        "humanizePercentage" => format!("{}%", go_float(num()? * 100.0, Some(4))),
+        "humanizeDuration" => humanize_duration(num()?),
+        "humanizeTimestamp" => humanize_timestamp(num()?),
+        "toUpper" => text(0).to_uppercase(),
+        "toLower" => text(0).to_lowercase(),
+        "title" => title(&text(0)),
+        "stripPort" => strip_port(&text(0)),
         "reReplaceAll" => {
-            arity(f, &args, 3)?;
-            let re = regex::Regex::new(&args[0].to_str()).map_err(|e| format!("error calling reReplaceAll: {e}"))?;
-            Val::Str(re.replace_all(&args[2].to_str(), args[1].to_str().as_str()).into_owned())
+            let re = regex::Regex::new(&text(0))?;
+            re.replace_all(&text(2), text(1).as_str()).into_owned()
         }
-        "printf" => {
-            let Some((fmt, rest)) = args.split_first() else {
-                return Err("wrong number of args for printf: want at least 1 got 0".into());
-            };
-            Val::Str(printf(&fmt.to_str(), rest))
-        }
-        "not" => {
-            arity(f, &args, 1)?;
-            Val::Bool(!args[0].truthy())
-        }
-        "and" | "or" => {
-            if args.is_empty() {
-                return Err(format!("wrong number of args for {f}: want at least 1 got 0"));
-            }
-            let want = f == "or";
-            let mut last = Val::Bool(false);
-            for a in args {
-                if a.truthy() == want {
-                    return Ok(a);
-                }
-                last = a;
-            }
-            last
-        }
-        "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
-            arity(f, &args, 2)?;
-            let ord = match (&args[0], &args[1]) {
-                (Val::Num(a), Val::Num(b)) => a.partial_cmp(b),
-                (Val::Str(a), Val::Str(b)) => Some(a.cmp(b)),
-                (Val::Bool(a), Val::Bool(b)) if f == "eq" || f == "ne" => Some(a.cmp(b)),
-                (a, b) => return Err(format!("error calling {f}: incompatible types for comparison: {} and {}", kind(a), kind(b))),
-            };
-            use std::cmp::Ordering::*;
-            Val::Bool(match f {
-                "eq" => ord == Some(Equal),
-                "ne" => ord != Some(Equal),
-                "lt" => ord == Some(Less),
-                "le" => matches!(ord, Some(Less | Equal)),
-                "gt" => ord == Some(Greater),
-                _ => matches!(ord, Some(Greater | Equal)),
-            })
-        }
-        _ => return Err(format!("function {f:?} not defined")),
-    })
+        _ => return Err(format!("function {name:?} not defined").into()),
+    }))
 }
 
+/// Each word's first letter upper-cased, as Prometheus's `title` does
+/// (`_` and `'` do not end a word).
 fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut start = true;
@@ -642,52 +211,7 @@ fn strip_port(s: &str) -> String {
 
 /// Go's `%g` (`prec = None`: shortest, as `%v` prints a float64).
 pub(crate) fn go_float(v: f64, prec: Option<usize>) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let e = match prec {
-        None => format!("{:e}", v.abs()),
-        Some(p) => format!("{:.*e}", p.max(1) - 1, v.abs()),
-    };
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let nd = digits.len() as i32;
-    let dp = exp + 1;
-    let eprec = match prec {
-        None => 6,
-        Some(p) => {
-            let p = p.max(1) as i32;
-            if p > nd && nd >= dp {
-                nd
-            } else {
-                p
-            }
-        }
-    };
-    let sign = if v < 0.0 { "-" } else { "" };
-    if exp < -4 || exp >= eprec {
-        let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
-        let esign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
-    }
-    let s = if dp <= 0 {
-        format!("0.{}{digits}", "0".repeat((-dp) as usize))
-    } else if dp >= nd {
-        format!("{digits}{}", "0".repeat((dp - nd) as usize))
-    } else {
-        format!("{}.{}", &digits[..dp as usize], &digits[dp as usize..])
-    };
-    format!("{sign}{s}")
+    gotemplate::format_float(v, 'g', prec)
 }
 
 /// Prometheus's `humanize`: SI prefixes, 4 significant digits.
@@ -789,106 +313,6 @@ pub fn humanize_timestamp(v: f64) -> String {
         }
         None => go_float(v, Some(4)),
     }
-}
-
-/// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %f %g %e %q %x
-/// %%`, with width, precision and the `-`, `0`, `+` flags.
-fn printf(fmt: &str, args: &[Val]) -> String {
-    let mut out = String::new();
-    let mut chars = fmt.chars().peekable();
-    let mut next = 0;
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let (mut left, mut zero, mut plus) = (false, false, false);
-        while let Some(&f) = chars.peek() {
-            match f {
-                '-' => left = true,
-                '0' => zero = true,
-                '+' => plus = true,
-                _ => break,
-            }
-            chars.next();
-        }
-        let mut width = String::new();
-        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-            width.push(d);
-            chars.next();
-        }
-        let mut prec: Option<usize> = None;
-        if chars.peek() == Some(&'.') {
-            chars.next();
-            let mut p = String::new();
-            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                p.push(d);
-                chars.next();
-            }
-            prec = Some(p.parse().unwrap_or(0));
-        }
-        let Some(verb) = chars.next() else {
-            out.push_str("%!(NOVERB)");
-            break;
-        };
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let Some(arg) = args.get(next) else {
-            let _ = write!(out, "%!{verb}(MISSING)");
-            continue;
-        };
-        next += 1;
-        let num = arg.to_float("printf").ok();
-        let mut s = match (verb, arg) {
-            ('s' | 'v', a) => match (prec, verb, a) {
-                (Some(p), 's', _) => a.to_str().chars().take(p).collect(),
-                _ => a.to_str(),
-            },
-            ('q', a) => format!("{:?}", a.to_str()),
-            ('d', _) if num.is_some() => format!("{}", num.unwrap_or(0.0).trunc() as i64),
-            ('f' | 'F', _) if num.is_some() => format!("{:.*}", prec.unwrap_or(6), num.unwrap_or(0.0)),
-            ('e', _) if num.is_some() => {
-                let s = format!("{:.*e}", prec.unwrap_or(6), num.unwrap_or(0.0));
-                match s.split_once('e') {
-                    Some((m, e)) => {
-                        let n: i32 = e.parse().unwrap_or(0);
-                        format!("{m}e{}{:02}", if n < 0 { '-' } else { '+' }, n.abs())
-                    }
-                    None => s,
-                }
-            }
-            ('g', _) if num.is_some() => go_float(num.unwrap_or(0.0), prec),
-            ('x', Val::Str(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
-            ('x', _) if num.is_some() => format!("{:x}", num.unwrap_or(0.0) as i64),
-            (v, a) => format!("%!{v}({}={})", kind(a), a.to_str()),
-        };
-        if plus && num.is_some() && !s.starts_with('-') && verb != 's' && verb != 'v' {
-            s.insert(0, '+');
-        }
-        let w: usize = width.parse().unwrap_or(0);
-        let len = s.chars().count();
-        if len < w {
-            let pad = w - len;
-            if left {
-                s.push_str(&" ".repeat(pad));
-            } else if zero && num.is_some() {
-                let at = usize::from(s.starts_with(['-', '+']));
-                s.insert_str(at, &"0".repeat(pad));
-            } else {
-                s.insert_str(0, &" ".repeat(pad));
-            }
-        }
-        out.push_str(&s);
-    }
-    if next < args.len() {
-        out.push_str("%!(EXTRA ");
-        let extra: Vec<String> = args[next..].iter().map(|a| format!("{}={}", kind(a), a.to_str())).collect();
-        out.push_str(&extra.join(", "));
-        out.push(')');
-    }
-    out
 }
 
 #[cfg(test)]
