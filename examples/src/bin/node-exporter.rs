@@ -32,8 +32,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use examples::http::conn::{Conn, Limits, ReadError};
-use examples::http::{Request, Response};
+use examples::http::conn::{Conn, Limits};
+use examples::http::{self, Request, Response};
 use exporter::{negotiate, Options, Registry, RegistryBuilder, Root, COLLECTORS};
 
 // ---------------------------------------------------------------- flags
@@ -396,24 +396,15 @@ impl Drop for Decrement<'_> {
 /// Serves requests on one connection until the client closes it, it
 /// idles past [`IDLE_TIMEOUT`], or a request asks to close.
 fn serve_connection(stream: TcpStream, app: &App) -> io::Result<()> {
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
-    // Responses go out in one write; without this a keep-alive client
-    // could wait for Nagle's delayed ACK on the next one.
-    stream.set_nodelay(true)?;
+    http::conn::set_up(&stream, Some(IDLE_TIMEOUT))?;
     let mut conn = Conn::new(stream);
-    loop {
-        let inc = match conn.read_request(&LIMITS) {
-            Ok(inc) => inc,
-            Err(ReadError::Reject(status, why)) => return conn.write_response(&Response::text(status, format!("{why}\n")), false, Some("close")),
-            Err(ReadError::Closed | ReadError::Io) => return Ok(()),
-        };
-        let resp = app.respond(&inc.request);
-        conn.write_response(&resp, inc.request.method == "HEAD", inc.connection_header())?;
+    while let Some(inc) = conn.next_request(&LIMITS) {
+        conn.answer(&inc, &app.respond(&inc.request))?;
         if inc.close {
-            return Ok(());
+            break;
         }
     }
+    Ok(())
 }
 
 fn main() -> Result<()> {

@@ -82,47 +82,52 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// start of a pipelined request, say).
 pub struct Conn<S> {
     stream: S,
+    /// Read bytes up to `end`; after it, room zeroed once when the buffer
+    /// grew (not before every read).
     buf: Vec<u8>,
     /// Start of the unused bytes in `buf`.
     pos: usize,
+    /// End of the bytes read.
+    end: usize,
 }
 
 impl<S: Read + Write> Conn<S> {
     /// A connection over `stream`, nothing read yet.
     pub fn new(stream: S) -> Self {
-        Conn { stream, buf: Vec::with_capacity(READ_SIZE), pos: 0 }
+        Conn { stream, buf: Vec::new(), pos: 0, end: 0 }
     }
 
     /// The stream and the bytes read from it that no request used (for a
     /// connection taken over after an upgrade).
     pub fn into_parts(mut self) -> (S, Vec<u8>) {
+        self.buf.truncate(self.end);
         self.buf.drain(..self.pos);
         (self.stream, self.buf)
     }
 
     fn unused(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
     /// Reads more bytes after the unused ones; `Ok(0)` at end of stream.
     fn fill(&mut self) -> io::Result<usize> {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
+        if self.pos == self.end {
+            (self.pos, self.end) = (0, 0);
         } else if self.pos >= READ_SIZE {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
+            self.buf.copy_within(self.pos..self.end, 0);
+            (self.pos, self.end) = (0, self.end - self.pos);
         }
-        let old = self.buf.len();
-        self.buf.resize(old + READ_SIZE, 0);
+        if self.buf.len() - self.end < READ_SIZE {
+            self.buf.resize(self.end + READ_SIZE, 0);
+        }
         let n = loop {
-            match self.stream.read(&mut self.buf[old..]) {
+            match self.stream.read(&mut self.buf[self.end..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
+                other => break other?,
             }
         };
-        self.buf.truncate(old + *n.as_ref().unwrap_or(&0));
-        n
+        self.end += n;
+        Ok(n)
     }
 
     /// Reads more bytes; the end of the stream is an error here (the
@@ -259,6 +264,27 @@ impl<S: Read + Write> Conn<S> {
         }
     }
 
+    /// The next request, or `None` once the connection is done: the client
+    /// closed it or went quiet, reading failed, or the request was refused
+    /// (answered here with its status and `Connection: close`).
+    pub fn next_request(&mut self, limits: &Limits) -> Option<Incoming> {
+        match self.read_request(limits) {
+            Ok(inc) => Some(inc),
+            Err(ReadError::Reject(status, msg)) => {
+                // The connection ends either way.
+                let _ = self.write_response(&Response::text(status, format!("{msg}\n")), false, Some("close"));
+                None
+            }
+            Err(ReadError::Closed | ReadError::Io) => None,
+        }
+    }
+
+    /// Answers `inc` with `resp`: without the body for `HEAD`, with the
+    /// `Connection` header the request calls for.
+    pub fn answer(&mut self, inc: &Incoming, resp: &Response) -> io::Result<()> {
+        self.write_response(resp, inc.request.method == "HEAD", inc.connection_header())
+    }
+
     /// Writes `resp` whole (head and body in one system call where the
     /// kernel takes it), without its body for `HEAD`, with a `Connection`
     /// header when one is given.
@@ -321,6 +347,16 @@ fn response_head(resp: &Response, connection: Option<&str>, date: &str) -> Vec<u
     }
     h.extend_from_slice(b"\r\n");
     h
+}
+
+/// Sets up an accepted connection for [`Conn`]: responses go out in one
+/// write, so Nagle's algorithm is off (a keep-alive client would otherwise
+/// wait for a delayed ACK on the next one); reads and writes give up after
+/// `timeout` (none: never).
+pub fn set_up(stream: &std::net::TcpStream, timeout: Option<std::time::Duration>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(timeout)?;
+    stream.set_write_timeout(timeout)
 }
 
 /// How a request's body is delimited.

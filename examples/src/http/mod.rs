@@ -298,11 +298,8 @@ fn worker(s: &Arc<Shared>) {
 /// out, a request asks to close, or the server stops.
 fn serve_connection(s: &Shared, stream: TcpStream) {
     let timeout = Some(s.cfg.idle_timeout).filter(|t| !t.is_zero());
-    // Responses go out in one write; without this a keep-alive client
-    // could wait for Nagle's delayed ACK on the next one.
-    let setup = stream.set_nodelay(true).and(stream.set_read_timeout(timeout)).and(stream.set_write_timeout(timeout));
     let id = s.next_conn.fetch_add(1, Ordering::Relaxed);
-    let Ok(clone) = setup.and(stream.try_clone()) else { return };
+    let Ok(clone) = conn::set_up(&stream, timeout).and(stream.try_clone()) else { return };
     lock(&s.conns).insert(id, clone);
     let _unregister = Unregister(&s.conns, id);
     if s.stop.load(Ordering::SeqCst) {
@@ -310,18 +307,9 @@ fn serve_connection(s: &Shared, stream: TcpStream) {
     }
     let limits = conn::Limits { max_head: MAX_HEAD, max_body: s.cfg.max_body };
     let mut c = conn::Conn::new(stream);
-    loop {
-        let inc = match c.read_request(&limits) {
-            Ok(inc) => inc,
-            Err(conn::ReadError::Reject(status, msg)) => {
-                let _ = c.write_response(&Response::text(status, format!("{msg}\n")), false, Some("close"));
-                return;
-            }
-            Err(conn::ReadError::Closed | conn::ReadError::Io) => return,
-        };
-        let connection = inc.connection_header();
+    while let Some(inc) = c.next_request(&limits) {
         if let Some(up) = s.hook.as_ref().and_then(|h| h(&inc.request)) {
-            if c.write_response(&up.response, false, connection).is_err() {
+            if c.answer(&inc, &up.response).is_err() {
                 return;
             }
             if let Some(then) = up.then {
@@ -337,7 +325,7 @@ fn serve_connection(s: &Shared, stream: TcpStream) {
                 eprintln!("http: the handler panicked on {} {}", req.method, req.path);
                 Response::text(500, "internal server error\n")
             });
-            if c.write_response(&resp, req.method == "HEAD", connection).is_err() {
+            if c.answer(&inc, &resp).is_err() {
                 return;
             }
         }
