@@ -367,43 +367,83 @@ fn fold_simple(op: AggregateOp, keys: Vec<Labels>, input: &[El], member: &[usize
     Some(out)
 }
 
-/// Folds (group, value) pairs into their groups for `sum`, `count`,
-/// `group`, `min` and `max`, in input order.
-fn fold_values(op: AggregateOp, keys: Vec<Labels>, members: impl Iterator<Item = (usize, f64)>, t: i64) -> Vec<El> {
-    // Per group: (value, Kahan compensation).
-    let init = match op {
-        AggregateOp::Min | AggregateOp::Max => f64::NAN,
-        _ => 0.0,
-    };
-    let mut acc: Vec<(f64, f64)> = vec![(init, 0.0); keys.len()];
-    for (gi, v) in members {
-        let a = &mut acc[gi];
+/// One group's running aggregate at one step, for the operators folded
+/// member by member in input order: `sum`, `count`, `group`, `min`, `max`
+/// and `avg`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupFold {
+    /// The value so far (avg: the sum).
+    v: f64,
+    /// Compensation of a sum.
+    c: f64,
+    /// Members added.
+    n: f64,
+}
+
+impl GroupFold {
+    /// A group without members yet.
+    pub(crate) fn new(op: AggregateOp) -> GroupFold {
+        let v = if matches!(op, AggregateOp::Min | AggregateOp::Max) { f64::NAN } else { 0.0 };
+        GroupFold { v, c: 0.0, n: 0.0 }
+    }
+
+    /// Adds a member's value.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, op: AggregateOp, x: f64) {
+        self.n += 1.0;
         match op {
-            AggregateOp::Sum => {
-                let (s, c) = kahan_inc(v, a.0, a.1);
-                a.0 = s;
-                a.1 = c;
-            }
-            AggregateOp::Count => a.0 += 1.0,
-            AggregateOp::Group => a.0 = 1.0,
+            AggregateOp::Sum => (self.v, self.c) = kahan_inc(x, self.v, self.c),
+            AggregateOp::Count => self.v += 1.0,
+            AggregateOp::Group => self.v = 1.0,
             AggregateOp::Min => {
-                if a.0.is_nan() || v < a.0 {
-                    a.0 = v;
+                if self.v.is_nan() || x < self.v {
+                    self.v = x;
                 }
             }
+            AggregateOp::Avg => {
+                // Compensated without Prometheus's overflow switch, which
+                // `Self::value` makes up for (see `group_means`).
+                let t = self.v + x;
+                let (a, b) = if self.v.abs() >= x.abs() { (self.v, x) } else { (x, self.v) };
+                self.c += (a - t) + b;
+                self.v = t;
+            }
+            // Max (no other operator is folded here).
             _ => {
-                if a.0.is_nan() || v > a.0 {
-                    a.0 = v;
+                if self.v.is_nan() || x > self.v {
+                    self.v = x;
                 }
             }
         }
     }
+
+    /// Whether no member was added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.n == 0.0
+    }
+
+    /// The group's value; `None` for an average whose sums did not stay
+    /// finite (then only the careful [`average`] of the members agrees
+    /// with Prometheus).
+    pub(crate) fn value(&self, op: AggregateOp) -> Option<f64> {
+        match op {
+            AggregateOp::Sum => Some(self.v + self.c),
+            AggregateOp::Avg => (self.v.is_finite() && self.c.is_finite()).then(|| self.v / self.n + self.c / self.n),
+            _ => Some(self.v),
+        }
+    }
+}
+
+/// Folds (group, value) pairs into their groups for `sum`, `count`,
+/// `group`, `min` and `max`, in input order.
+fn fold_values(op: AggregateOp, keys: Vec<Labels>, members: impl Iterator<Item = (usize, f64)>, t: i64) -> Vec<El> {
+    let mut acc = vec![GroupFold::new(op); keys.len()];
+    for (gi, v) in members {
+        acc[gi].add(op, v);
+    }
     keys.into_iter()
         .zip(acc)
-        .map(|(labels, (v, c))| {
-            let v = if op == AggregateOp::Sum { v + c } else { v };
-            El { labels, v, drop_name: false, src_t: t }
-        })
+        .map(|(labels, a)| El { labels, v: a.value(op).unwrap_or(f64::NAN), drop_name: false, src_t: t })
         .collect()
 }
 
@@ -443,24 +483,13 @@ fn over_step_table(ctx: &mut Ctx, op: AggregateOp, expr: &Expr, g: &Grouping, t:
 /// whose sum does not stay finite averaged again the careful way (see
 /// `functions::finite_kahan_sum` for why the results agree).
 fn group_means(member: &[(usize, f64)], groups: usize) -> Vec<f64> {
-    let mut acc = vec![(0.0f64, 0.0f64, 0.0f64); groups];
+    let mut acc = vec![GroupFold::new(AggregateOp::Avg); groups];
     for &(gi, v) in member {
-        let (sum, c, n) = &mut acc[gi];
-        let t = *sum + v;
-        let (x, y) = if sum.abs() >= v.abs() { (*sum, v) } else { (v, *sum) };
-        *c += (x - t) + y;
-        *sum = t;
-        *n += 1.0;
+        acc[gi].add(AggregateOp::Avg, v);
     }
     acc.into_iter()
         .enumerate()
-        .map(|(gi, (sum, c, n))| {
-            if sum.is_finite() && c.is_finite() {
-                sum / n + c / n
-            } else {
-                average(member.iter().filter(|m| m.0 == gi).map(|m| m.1))
-            }
-        })
+        .map(|(gi, a)| a.value(AggregateOp::Avg).unwrap_or_else(|| average(member.iter().filter(|m| m.0 == gi).map(|m| m.1))))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! loop.
 
 use super::{aggregate, binary, functions, EngineOptions, EvalError, QueryResult};
-use crate::ast::{AtModifier, DurationExpr, Expr, Span, UnaryOp, VectorSelector};
+use crate::ast::{AggregateOp, AtModifier, DurationExpr, Expr, Span, UnaryOp, VectorSelector};
 use crate::value::{Annotation, AnnotationKind, MatrixSeries, Value, VectorSample};
 use model::{is_stale_nan, Labels, Queryable, Sample, SelectHints, StorageError};
 use std::collections::{BTreeMap, HashMap};
@@ -630,6 +630,99 @@ impl<'o> Ctx<'o> {
             self.samples = 0;
             let count = table.counts.as_ref().map_or(sink.per_step[j], |c| c.get(j).copied().unwrap_or(0));
             self.note_and_count(&table.notes, table.note_span, count)?;
+        }
+        Ok(Some(out))
+    }
+
+    /// The whole result of a range query of `op by/without (...) (e)`
+    /// (`sum`, `count`, `group`, `min`, `max` or `avg`, see
+    /// [`aggregate::GroupFold`]) whose argument `e` has a step table, or is
+    /// `table > number` (see [`Self::step_members`]): each value is folded
+    /// into its group's point at its step while the table is worked out,
+    /// instead of rows kept and aggregated step by step. A group's values at
+    /// a step come in series order either way, so the results are the same
+    /// to the bit. `None` when the expression has another shape, or when the
+    /// step-by-step path must decide (an average's sums overflowed, dropped
+    /// names make two groups collide).
+    fn matrix_from_grouped_table(&mut self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Option<Vec<MatrixSeries>>, EvalError> {
+        if self.step <= 0 || (start, end, step) != (self.start, self.end, self.step) {
+            return Ok(None);
+        }
+        let Expr::Aggregate { op, expr: arg, param: None, grouping, .. } = strip_parens(expr) else { return Ok(None) };
+        let op = *op;
+        if !matches!(op, AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max | AggregateOp::Avg) {
+            return Ok(None);
+        }
+        let (e, filter) = match strip_parens(arg) {
+            Expr::Binary { op, lhs, rhs, modifier, .. } if op.is_comparison() && !modifier.return_bool => match strip_parens(rhs) {
+                Expr::Number { value, .. } => (strip_parens(lhs), Some((*op, *value))),
+                _ => return Ok(None),
+            },
+            other => (other, None),
+        };
+        // The selector whose loaded series the table's rows index.
+        let src = match e {
+            Expr::Vector(vs) if !vs.smoothed => key(vs),
+            Expr::Call { args, .. } if self.opts.delayed_name_removal && self.step_calls.contains(&(e as *const Expr as usize)) => match args.first() {
+                Some(Expr::Matrix { selector, .. }) => key(selector),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let Some(data) = self.data.get(&src) else { return Ok(None) };
+        let cache = self.group_cache.entry(&**arg as *const Expr as usize).or_default();
+        let ids: Vec<usize> = data.iter().map(|(l, _)| cache.group_of(grouping, l)).collect();
+        let groups = cache.keys.len();
+        let n = usize::try_from((end - start) / step).unwrap_or(0) + 1;
+        let mut sink = GroupedSink { ids: &ids, groups, op, filter, folds: Vec::new(), puts: Vec::new() };
+        let table = match e {
+            Expr::Vector(vs) => self.build_step_table(vs, &mut sink),
+            _ => self.build_call_table(e, &mut sink),
+        };
+        let Some(table) = table else { return Ok(None) };
+        let first = match e {
+            Expr::Vector(vs) => self.selector_time(vs, start),
+            _ => start,
+        };
+        if first != table.base || table.step != step || sink.puts.len() != n || table.src != src {
+            return Ok(None);
+        }
+        let GroupedSink { folds, puts, .. } = sink;
+        // Per group, its points; a group is in the result from the first
+        // step it has members at.
+        let mut points: Vec<Vec<Sample>> = vec![Vec::new(); groups];
+        let mut total = 0usize;
+        for (j, row) in folds.chunks_exact(groups.max(1)).enumerate().take(n) {
+            // The step-by-step path's limits and notes, step by step.
+            self.samples = 0;
+            let count = table.counts.as_ref().map_or(puts[j], |c| c.get(j).copied().unwrap_or(0));
+            self.note_and_count(&table.notes, table.note_span, count)?;
+            let t = start + j as i64 * step;
+            for (g, fold) in row.iter().enumerate() {
+                if fold.is_empty() {
+                    continue;
+                }
+                let Some(v) = fold.value(op) else { return Ok(None) };
+                points[g].push(Sample::new(t, v));
+                total += 1;
+            }
+            if total > self.opts.max_samples {
+                return Err(EvalError::TooManySamples("range query result"));
+            }
+        }
+        let cache = self.group_cache.get(&(&**arg as *const Expr as usize));
+        let mut out = Vec::new();
+        for (g, pts) in points.into_iter().enumerate() {
+            let Some(key) = cache.and_then(|c| c.keys.get(g)) else { return Ok(None) };
+            if pts.is_empty() {
+                continue;
+            }
+            let labels = if table.drop_name { key.without(NAME_LABELS) } else { key.clone() };
+            out.push(MatrixSeries { labels, points: pts });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+            return Ok(None);
         }
         Ok(Some(out))
     }
@@ -1272,6 +1365,44 @@ impl TableSink for SeriesPoints {
     }
 }
 
+/// Folds a step table's values into their groups at each step as they
+/// come (see [`Ctx::matrix_from_grouped_table`]).
+struct GroupedSink<'a> {
+    /// Group of each series.
+    ids: &'a [usize],
+    groups: usize,
+    op: AggregateOp,
+    /// A comparison with a number the values must pass.
+    filter: Option<(crate::ast::BinaryOp, f64)>,
+    /// Step-major: `groups` folds per step.
+    folds: Vec<aggregate::GroupFold>,
+    /// Values put per step, before the filter (the samples a step reads).
+    puts: Vec<usize>,
+}
+
+impl TableSink for GroupedSink<'_> {
+    fn start(&mut self, steps: usize, _series: usize) {
+        self.folds = vec![aggregate::GroupFold::new(self.op); steps * self.groups];
+        self.puts = vec![0; steps];
+    }
+
+    #[inline]
+    fn put(&mut self, j: usize, i: u32, v: f64, _t: i64) {
+        if let Some(c) = self.puts.get_mut(j) {
+            *c += 1;
+        }
+        if let Some((op, s)) = self.filter {
+            if !binary::scalar_op(op, v, s).1 {
+                return;
+            }
+        }
+        let Some(&g) = self.ids.get(i as usize) else { return };
+        if let Some(fold) = self.folds.get_mut(j * self.groups + g) {
+            fold.add(self.op, v);
+        }
+    }
+}
+
 /// Most (series x steps) entries a [`StepTable`] may hold.
 const STEP_TABLE_MAX: usize = 2_000_000;
 
@@ -1641,6 +1772,9 @@ pub(crate) fn run(opts: &EngineOptions, store: &dyn Queryable, expr: &Expr, star
     if let Some(series) = ctx.matrix_from_table(expr, start, end, step)? {
         return Ok(QueryResult { value: Value::Matrix(series), annotations: ctx.annotations });
     }
+    if let Some(series) = ctx.matrix_from_grouped_table(expr, start, end, step)? {
+        return Ok(QueryResult { value: Value::Matrix(series), annotations: ctx.annotations });
+    }
     let mut acc = SeriesAccumulator::default();
     let mut total = 0usize;
     let mut t = start;
@@ -1952,7 +2086,7 @@ mod tests {
         #[test]
         fn range_steps_match_instant_queries(
             series in prop::collection::vec(
-                (0u8..3, 0u8..2, prop::collection::vec((prop_oneof![6 => Just(15_000i64), 1 => Just(300_000), 1 => 1i64..40_000], prop_oneof![8 => (0i64..1000).prop_map(|v| v as f64), 1 => Just(model::stale_nan())]), 0..40)),
+                (0u8..3, 0u8..2, prop::collection::vec((prop_oneof![6 => Just(15_000i64), 1 => Just(300_000), 1 => 1i64..40_000], prop_oneof![8 => (0i64..1000).prop_map(|v| v as f64), 1 => Just(model::stale_nan()), 1 => Just(1.6e308)]), 0..40)),
                 1..6,
             ),
             step in prop_oneof![Just(15_000i64), Just(60_000), 1_000i64..90_000],
@@ -2008,6 +2142,14 @@ mod tests {
                 "bottomk by (a) (1, rate(m_total[2m]))",
                 "topk by (a) (3, g > 100)",
                 "bottomk(1e20, avg_over_time(g[1m]))",
+                // Folded into groups while the step tables are worked out.
+                "max by (a) (rate(m_total[2m]))",
+                "min without (i) (g offset 1m)",
+                "avg(increase(m_total[2m]))",
+                "group without (i) (g)",
+                "count(g > 500)",
+                "avg by (a) (g >= 0)",
+                "sum by (__name__) (rate({__name__=~\".+\"}[2m]))",
             ] {
                 check_steps_match_instant(&store, q, start, end, step)?;
             }
