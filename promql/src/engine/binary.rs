@@ -300,7 +300,7 @@ pub(crate) struct TableMatch {
 }
 
 impl TableMatch {
-    pub(crate) fn new(m: &BinModifier, lhs: &[(Labels, std::rc::Rc<[model::Sample]>)], rhs: &[(Labels, std::rc::Rc<[model::Sample]>)]) -> Option<TableMatch> {
+    pub(crate) fn new(m: &BinModifier, lhs: &[(Labels, std::rc::Rc<Vec<model::Sample>>)], rhs: &[(Labels, std::rc::Rc<Vec<model::Sample>>)]) -> Option<TableMatch> {
         let matching = &m.matching;
         if m.fill_left.is_some() || m.fill_right.is_some() {
             return None;

@@ -32,7 +32,7 @@ pub(crate) struct RSeries {
 /// loaded buffer instead of copying it at every step.
 #[derive(Clone, Debug)]
 pub(crate) struct Points {
-    buf: Rc<[Sample]>,
+    buf: Rc<Vec<Sample>>,
     lo: usize,
     hi: usize,
     /// Start timestamps aligned with `buf` (0: none), when the series has
@@ -42,18 +42,18 @@ pub(crate) struct Points {
 
 impl Points {
     /// `buf[lo..hi]`, shared.
-    fn shared(buf: &Rc<[Sample]>, lo: usize, hi: usize) -> Self {
+    fn shared(buf: &Rc<Vec<Sample>>, lo: usize, hi: usize) -> Self {
         Points { buf: Rc::clone(buf), lo, hi, st: None }
     }
 
     /// Points built for this window only.
     pub fn owned(v: Vec<Sample>) -> Self {
         let hi = v.len();
-        Points { buf: Rc::from(v), lo: 0, hi, st: None }
+        Points { buf: Rc::new(v), lo: 0, hi, st: None }
     }
 
     /// `buf[lo..hi]` with the start timestamps `st` (aligned with `buf`).
-    fn shared_with_starts(buf: &Rc<[Sample]>, st: &Rc<[i64]>, lo: usize, hi: usize) -> Self {
+    fn shared_with_starts(buf: &Rc<Vec<Sample>>, st: &Rc<[i64]>, lo: usize, hi: usize) -> Self {
         Points { buf: Rc::clone(buf), lo, hi, st: Some(Rc::clone(st)) }
     }
 
@@ -62,7 +62,7 @@ impl Points {
     fn owned_with_starts(window: &[Sample], st: &[i64]) -> Self {
         let (v, st): (Vec<Sample>, Vec<i64>) = window.iter().zip(st).filter(|(s, _)| !is_stale_nan(s.v)).map(|(s, st)| (*s, *st)).unzip();
         let hi = v.len();
-        Points { buf: Rc::from(v), lo: 0, hi, st: Some(Rc::from(st)) }
+        Points { buf: Rc::new(v), lo: 0, hi, st: Some(Rc::from(st)) }
     }
 
     /// The start timestamps of the points (0: none), when the series has
@@ -102,7 +102,7 @@ pub(crate) struct RangeArg {
     pub extended: Vec<Vec<Sample>>,
 }
 
-type SeriesData = Vec<(Labels, Rc<[Sample]>)>;
+type SeriesData = Vec<(Labels, Rc<Vec<Sample>>)>;
 
 pub(crate) struct Ctx<'o> {
     pub opts: &'o EngineOptions,
@@ -373,12 +373,8 @@ impl<'o> Ctx<'o> {
             let mut stale = Vec::new();
             let mut starts: Vec<Option<Rc<[i64]>>> = Vec::new();
             for (pos, mut s) in series.into_iter().enumerate() {
-                let (samples, st): (&[Sample], &[i64]) = match done.get_mut(pos).and_then(Option::take) {
-                    Some((v, st)) => {
-                        reader.kept = v;
-                        reader.kept_st = st;
-                        (&reader.kept, &reader.kept_st)
-                    }
+                let (samples, st) = match done.get_mut(pos).and_then(Option::take) {
+                    Some(read) => read,
                     None => reader.read(&mut *s.samples)?,
                 };
                 loaded += samples.len();
@@ -388,7 +384,7 @@ impl<'o> Ctx<'o> {
                 if !samples.is_empty() {
                     stale.push(samples.iter().any(|x| is_stale_nan(x.v)));
                     starts.push((!st.is_empty()).then(|| Rc::from(st)));
-                    out.push((s.labels, Rc::from(samples)));
+                    out.push((s.labels, Rc::new(samples)));
                 }
             }
             if Instant::now() >= self.deadline {
@@ -424,7 +420,7 @@ impl<'o> Ctx<'o> {
                             *err = Some(StorageError::Limit("query processing would load too many samples into memory".into()));
                             return;
                         }
-                        *slot = Some((v.to_vec(), st.to_vec()));
+                        *slot = Some((v, st));
                     }
                     Err(e) => {
                         *err = Some(e);
@@ -856,7 +852,10 @@ impl<'o> Ctx<'o> {
         let mut extremes = SlidingExtreme::default();
         for (i, (labels, samples)) in data.iter().enumerate() {
             let may_be_stale = stale.and_then(|v| v.get(i)).copied().unwrap_or(true);
-            if wf.wants_counter() {
+            // Counted only for a series that has a reset at all (a counter
+            // seldom does): otherwise no window has one.
+            let has_reset = wf.wants_counter() && samples.windows(2).fold(false, |a, w| a | (w[1].v < w[0].v));
+            if has_reset {
                 resets.clear();
                 let mut n = 0u32;
                 resets.push(0);
@@ -885,7 +884,7 @@ impl<'o> Ctx<'o> {
                         noted = true;
                         note_not_counter(labels, &mut notes);
                     }
-                    let may_reset = resets[hi - 1] != resets[lo];
+                    let may_reset = has_reset && resets[hi - 1] != resets[lo];
                     if let Some(v) = functions::counter_rate(&samples[lo..hi], r, ts, is_rate, may_reset) {
                         sink.put(j, i as u32, v, self.start + j as i64 * self.step);
                     }
@@ -911,7 +910,7 @@ impl<'o> Ctx<'o> {
                 }
                 let mut window = &samples[lo..hi];
                 // With stale markers filtered out, neighbours change: scan.
-                let mut may_reset = !wf.wants_counter() || hi <= lo || resets[hi - 1] != resets[lo];
+                let mut may_reset = !wf.wants_counter() || hi <= lo || (has_reset && resets[hi - 1] != resets[lo]);
                 let mut filtered = false;
                 if may_be_stale && window.iter().any(|s| is_stale_nan(s.v)) {
                     live.clear();
@@ -1514,8 +1513,9 @@ impl SeriesReader {
 
     /// The needed samples of one series (thinned to the steps' picks for
     /// step-only selectors) and their start timestamps (aligned with the
-    /// samples, 0 for none; empty when the series has none).
-    fn read(&mut self, it: &mut dyn model::SampleIter) -> Result<(&[Sample], &[i64]), StorageError> {
+    /// samples, 0 for none; empty when the series has none), handed over
+    /// rather than copied.
+    fn read(&mut self, it: &mut dyn model::SampleIter) -> Result<(Vec<Sample>, Vec<i64>), StorageError> {
         self.scratch.clear();
         self.st_scratch.clear();
         if self.read_starts && it.has_start_timestamps() {
@@ -1539,25 +1539,33 @@ impl SeriesReader {
                 it.read_until(self.hi, &mut self.scratch)?;
             }
         }
-        match self.steps {
-            Some((base, step, n)) => {
-                self.kept.clear();
-                self.kept_st.clear();
-                if self.st_scratch.is_empty() {
-                    keep_step_samples(&self.scratch, base, step, n, &mut self.kept);
-                } else {
-                    let (samples, sts) = (&self.scratch, &self.st_scratch);
-                    let (kept, kept_st) = (&mut self.kept, &mut self.kept_st);
-                    step_picks(samples, base, step, n, |i| {
-                        kept.push(samples[i]);
-                        kept_st.push(sts[i]);
-                    });
-                }
-                Ok((&self.kept, &self.kept_st))
-            }
-            None => Ok((&self.scratch, &self.st_scratch)),
+        let Some((base, step, n)) = self.steps else {
+            let st = std::mem::take(&mut self.st_scratch);
+            return Ok((hand_over(&mut self.scratch), st));
+        };
+        self.kept.clear();
+        self.kept_st.clear();
+        if self.st_scratch.is_empty() {
+            keep_step_samples(&self.scratch, base, step, n, &mut self.kept);
+        } else {
+            let (samples, sts) = (&self.scratch, &self.st_scratch);
+            let (kept, kept_st) = (&mut self.kept, &mut self.kept_st);
+            step_picks(samples, base, step, n, |i| {
+                kept.push(samples[i]);
+                kept_st.push(sts[i]);
+            });
         }
+        let st = std::mem::take(&mut self.kept_st);
+        Ok((hand_over(&mut self.kept), st))
     }
+}
+
+/// Takes the samples out of `buf`, leaving it empty with room for a few
+/// more than it held: the next series of a selector is usually about as
+/// long, and is then read without growing (and copying) its buffer.
+fn hand_over(buf: &mut Vec<Sample>) -> Vec<Sample> {
+    let n = buf.len();
+    std::mem::replace(buf, Vec::with_capacity(n + n / 16 + 4))
 }
 
 /// The instant selectors of `e` that are read only at the steps of the
