@@ -97,13 +97,46 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse()));
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
     let upper = (lower + 1.0).min(n - 1.0);
     let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+    let (a, b) = ranked_pair(values, lower as usize, upper as usize);
+    a * (1.0 - weight) + b * weight
+}
+
+/// The order Prometheus sorts values in for quantiles: NaN first.
+fn cmp_nan_first(a: &f64, b: &f64) -> std::cmp::Ordering {
+    a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse())
+}
+
+/// The values at positions `lo` and `hi` (`lo <= hi <= lo + 1`, both in
+/// range) of `values` sorted stably by [`cmp_nan_first`], found by
+/// selection instead of a sort; `values` is left reordered.
+///
+/// The only values that compare equal yet differ are zeros of either sign
+/// (and NaNs, which make the quantile NaN whichever is picked). A stable
+/// sort keeps equal values in input order, so a zero at a position is the
+/// zero that many places into the input's zeros, sign included.
+fn ranked_pair(values: &mut [f64], lo: usize, hi: usize) -> (f64, f64) {
+    let zero_signs: Vec<bool> = values.iter().filter(|v| **v == 0.0).map(|v| v.is_sign_negative()).collect();
+    // Values sorted before every zero: the negative ones and NaNs.
+    let below = values.iter().filter(|v| v.is_nan() || **v < 0.0).count();
+    let (_, a, rest) = values.select_nth_unstable_by(lo, cmp_nan_first);
+    let a = *a;
+    let b = if hi > lo { rest.iter().copied().min_by(cmp_nan_first).unwrap_or(a) } else { a };
+    let signed = |v: f64, pos: usize| match pos.checked_sub(below).and_then(|i| zero_signs.get(i)) {
+        Some(&negative) if v == 0.0 => {
+            if negative {
+                -0.0
+            } else {
+                0.0
+            }
+        }
+        _ => v,
+    };
+    (signed(a, lo), signed(b, hi))
 }
 
 /// Group keys of one aggregation node, remembered across the steps of a
@@ -417,6 +450,12 @@ impl GroupFold {
         }
     }
 
+    /// Whether `op` is folded member by member (the others need all of a
+    /// group's values).
+    pub(crate) fn folds(op: AggregateOp) -> bool {
+        matches!(op, AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max | AggregateOp::Avg)
+    }
+
     /// Whether no member was added.
     pub(crate) fn is_empty(&self) -> bool {
         self.n == 0.0
@@ -615,6 +654,28 @@ mod tests {
                 }
                 let want = average(vals);
                 prop_assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{} vs {}", g, want);
+            }
+        }
+
+        /// Quantiles by selection equal those read off a stable sort, the
+        /// sign of a zero included.
+        #[test]
+        fn quantile_by_selection_equals_sorting(
+            vals in proptest::collection::vec(prop_oneof![Just(f64::NAN), Just(0.0), Just(-0.0), Just(1.0), Just(f64::INFINITY), Just(f64::NEG_INFINITY), -3.0f64..3.0], 1..40),
+            q in prop_oneof![Just(0.0), Just(1.0), Just(0.5), 0.0f64..1.0],
+        ) {
+            let mut sorted = vals.clone();
+            sorted.sort_by(cmp_nan_first);
+            let rank = q * (sorted.len() as f64 - 1.0);
+            let lower = rank.floor().max(0.0);
+            let upper = (lower + 1.0).min(sorted.len() as f64 - 1.0);
+            let weight = rank - rank.floor();
+            let want = sorted[lower as usize] * (1.0 - weight) + sorted[upper as usize] * weight;
+            let got = quantile(q, &mut vals.clone());
+            prop_assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{} vs {}", got, want);
+            let (a, b) = ranked_pair(&mut vals.clone(), lower as usize, upper as usize);
+            for (x, y) in [(a, sorted[lower as usize]), (b, sorted[upper as usize])] {
+                prop_assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{} vs {}", x, y);
             }
         }
 

@@ -631,24 +631,27 @@ impl<'o> Ctx<'o> {
     }
 
     /// The whole result of a range query of `op by/without (...) (e)`
-    /// (`sum`, `count`, `group`, `min`, `max` or `avg`, see
-    /// [`aggregate::GroupFold`]) whose argument `e` has a step table, or is
+    /// (`sum`, `count`, `group`, `min`, `max`, `avg`, `stddev`, `stdvar`,
+    /// or `quantile` with a number) whose argument `e` has a step table, or is
     /// `table > number` (see [`Self::step_members`]): each value is folded
-    /// into its group's point at its step while the table is worked out,
-    /// instead of rows kept and aggregated step by step. A group's values at
-    /// a step come in series order either way, so the results are the same
-    /// to the bit. `None` when the expression has another shape, or when the
+    /// into its group's point at its step (or kept with the group's others
+    /// there) while the table is worked out, instead of rows kept and
+    /// aggregated step by step. A group's values at a step come in series
+    /// order either way, so the results are the same to the bit. `None` when the expression has another shape, or when the
     /// step-by-step path must decide (an average's sums overflowed, dropped
     /// names make two groups collide).
     fn matrix_from_grouped_table(&mut self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Option<Vec<MatrixSeries>>, EvalError> {
         if self.step <= 0 || (start, end, step) != (self.start, self.end, self.step) {
             return Ok(None);
         }
-        let Expr::Aggregate { op, expr: arg, param: None, grouping, .. } = strip_parens(expr) else { return Ok(None) };
+        let Expr::Aggregate { op, expr: arg, param, grouping, .. } = strip_parens(expr) else { return Ok(None) };
         let op = *op;
-        if !matches!(op, AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max | AggregateOp::Avg) {
-            return Ok(None);
-        }
+        // quantile's parameter, a number (or the step path evaluates it).
+        let q = match (op, param.as_deref().map(strip_parens)) {
+            (AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max | AggregateOp::Avg | AggregateOp::Stddev | AggregateOp::Stdvar, None) => None,
+            (AggregateOp::Quantile, Some(p @ Expr::Number { value, .. })) => Some((*value, p.span())),
+            _ => return Ok(None),
+        };
         let (e, filter) = match strip_parens(arg) {
             Expr::Binary { op, lhs, rhs, modifier, .. } if op.is_comparison() && !modifier.return_bool => match strip_parens(rhs) {
                 Expr::Number { value, .. } => (strip_parens(lhs), Some((*op, *value))),
@@ -670,7 +673,7 @@ impl<'o> Ctx<'o> {
         let ids: Vec<usize> = data.iter().map(|(l, _)| cache.group_of(grouping, l)).collect();
         let groups = cache.keys.len();
         let n = usize::try_from((end - start) / step).unwrap_or(0) + 1;
-        let mut sink = GroupedSink { ids: &ids, groups, op, filter, folds: Vec::new(), puts: Vec::new() };
+        let mut sink = GroupedSink { ids: &ids, groups, op, filter, folds: Vec::new(), values: Vec::new(), puts: Vec::new() };
         let table = match e {
             Expr::Vector(vs) => self.build_step_table(vs, &mut sink),
             _ => self.build_call_table(e, &mut sink),
@@ -683,23 +686,39 @@ impl<'o> Ctx<'o> {
         if first != table.base || table.step != step || sink.puts.len() != n || table.src != src {
             return Ok(None);
         }
-        let GroupedSink { folds, puts, .. } = sink;
+        let GroupedSink { folds, mut values, puts, .. } = sink;
         // Per group, its points; a group is in the result from the first
         // step it has members at.
         let mut points: Vec<Vec<Sample>> = vec![Vec::new(); groups];
         let mut total = 0usize;
-        for (j, row) in folds.chunks_exact(groups.max(1)).enumerate().take(n) {
+        for (j, &put) in puts.iter().enumerate().take(n) {
             // The step-by-step path's limits and notes, step by step.
             self.samples = 0;
-            let count = table.counts.as_ref().map_or(puts[j], |c| c.get(j).copied().unwrap_or(0));
+            let count = table.counts.as_ref().map_or(put, |c| c.get(j).copied().unwrap_or(0));
             self.note_and_count(&table.notes, table.note_span, count)?;
-            let t = start + j as i64 * step;
-            for (g, fold) in row.iter().enumerate() {
-                if fold.is_empty() {
-                    continue;
+            if let Some((q, span)) = q {
+                if !(0.0..=1.0).contains(&q) {
+                    self.warn(format!("quantile value should be between 0 and 1, got {}", aggregate::format_value(q)), span);
                 }
-                let Some(v) = fold.value(op) else { return Ok(None) };
-                points[g].push(Sample::new(t, v));
+            }
+            let t = start + j as i64 * step;
+            for (g, pts) in points.iter_mut().enumerate() {
+                let v = match folds.get(j * groups + g) {
+                    Some(fold) if fold.is_empty() => continue,
+                    Some(fold) => match fold.value(op) {
+                        Some(v) => v,
+                        None => return Ok(None),
+                    },
+                    None => match values.get_mut(j * groups + g) {
+                        Some(vals) if !vals.is_empty() => match op {
+                            AggregateOp::Quantile => aggregate::quantile(q.map_or(f64::NAN, |q| q.0), vals),
+                            AggregateOp::Stdvar => aggregate::variance(vals.iter().copied()),
+                            _ => aggregate::variance(vals.iter().copied()).sqrt(),
+                        },
+                        _ => continue,
+                    },
+                };
+                pts.push(Sample::new(t, v));
                 total += 1;
             }
             if total > self.opts.max_samples {
@@ -1373,15 +1392,23 @@ struct GroupedSink<'a> {
     op: AggregateOp,
     /// A comparison with a number the values must pass.
     filter: Option<(crate::ast::BinaryOp, f64)>,
-    /// Step-major: `groups` folds per step.
+    /// Step-major: `groups` folds per step (operators folded member by
+    /// member, see [`aggregate::GroupFold`]).
     folds: Vec<aggregate::GroupFold>,
+    /// Step-major: `groups` lists of member values per step (quantile,
+    /// stddev, stdvar).
+    values: Vec<Vec<f64>>,
     /// Values put per step, before the filter (the samples a step reads).
     puts: Vec<usize>,
 }
 
 impl TableSink for GroupedSink<'_> {
     fn start(&mut self, steps: usize, _series: usize) {
-        self.folds = vec![aggregate::GroupFold::new(self.op); steps * self.groups];
+        if aggregate::GroupFold::folds(self.op) {
+            self.folds = vec![aggregate::GroupFold::new(self.op); steps * self.groups];
+        } else {
+            self.values = vec![Vec::new(); steps * self.groups];
+        }
         self.puts = vec![0; steps];
     }
 
@@ -1398,6 +1425,8 @@ impl TableSink for GroupedSink<'_> {
         let Some(&g) = self.ids.get(i as usize) else { return };
         if let Some(fold) = self.folds.get_mut(j * self.groups + g) {
             fold.add(self.op, v);
+        } else if let Some(vals) = self.values.get_mut(j * self.groups + g) {
+            vals.push(v);
         }
     }
 }
@@ -2006,6 +2035,41 @@ mod tests {
         }
     }
 
+    /// Aggregations folded while their step table is worked out raise the
+    /// notes and warnings the step-by-step path does, and fail alike under a
+    /// sample limit (a unary `+` keeps a query off the folded path without
+    /// changing it).
+    #[test]
+    fn grouped_tables_note_and_limit_like_steps() {
+        let store = model::mem::MemStore::new();
+        for i in 0..6i64 {
+            let l = Labels::from_pairs([("__name__", "g".to_string()), ("a", (i % 2).to_string()), ("i", i.to_string())]);
+            for k in 0..40 {
+                store.append(&l, k * 15_000, (k * (i + 1)) as f64);
+            }
+        }
+        for max_samples in [50_000_000, 20] {
+            let e = super::super::Engine::new(EngineOptions { max_samples, ..EngineOptions::default() });
+            for (folded, stepped) in [
+                ("sum by (a) (rate(g[1m]))", "sum by (a) (+rate(g[1m]))"),
+                ("quantile(2, g)", "quantile(2, +g)"),
+                ("count(g > 100)", "count(+g > 100)"),
+                ("stddev by (a) (irate(g[2m]))", "stddev by (a) (+irate(g[2m]))"),
+            ] {
+                let run = |q: &str| match e.range_query(&store, q, 60_000, 540_000, 30_000) {
+                    Ok(r) => Ok((format!("{:?}", r.value), r.annotations.iter().map(|a| (a.message.clone(), a.kind)).collect::<Vec<_>>())),
+                    Err(err) => Err(err.to_string()),
+                };
+                let (a, b) = (run(folded), run(stepped));
+                assert_eq!(a, b, "{folded} / {stepped} with max_samples {max_samples}");
+                if max_samples > 1000 {
+                    let (_, notes) = a.as_ref().expect("within the limits");
+                    assert!(!notes.is_empty() || folded.starts_with("count") || folded.starts_with("stddev"), "{folded}: no notes");
+                }
+            }
+        }
+    }
+
     /// Loading split across threads gives exactly the single-threaded
     /// results, for step-only selectors, range selectors and subqueries.
     #[test]
@@ -2158,6 +2222,11 @@ mod tests {
                 "count(g > 500)",
                 "avg by (a) (g >= 0)",
                 "sum by (__name__) (rate({__name__=~\".+\"}[2m]))",
+                "quantile(0.5, g)",
+                "quantile by (a) ((0.9), rate(m_total[2m]))",
+                "quantile without (i) (2, g)",
+                "stddev by (a) (g)",
+                "stdvar(increase(m_total[2m]) > 3)",
             ] {
                 check_steps_match_instant(&store, q, start, end, step)?;
             }
