@@ -582,10 +582,7 @@ impl crate::engine::eval::MemberSink for Ranked {
 /// step. `None` when `expr` has no table or `k` is not a plain count (the
 /// general path then reports or handles it).
 fn k_over_step_table(ctx: &mut Ctx, op: AggregateOp, k: f64, expr: &Expr, g: &Grouping, t: i64) -> Result<Option<Vec<El>>, EvalError> {
-    if k.is_nan() || k < 1.0 {
-        return Ok(None);
-    }
-    let k = if k >= 9.2e18 { usize::MAX } else { k as usize };
+    let Some(k) = plain_k(k) else { return Ok(None) };
     let mut inner = expr;
     while let Expr::Paren { expr, .. } = inner {
         inner = expr;
@@ -593,10 +590,9 @@ fn k_over_step_table(ctx: &mut Ctx, op: AggregateOp, k: f64, expr: &Expr, g: &Gr
     let mut ranked = Ranked::default();
     let found = ctx.step_members(inner, expr as *const Expr as usize, g, t, &mut ranked)?;
     let Some((_, drop_name, src)) = found else { return Ok(None) };
-    let cmp = if op == AggregateOp::Topk { cmp_desc } else { cmp_asc_nan_last };
     let mut out = Vec::new();
     for mut keyed in ranked.groups {
-        first_k_keyed(&mut keyed, k, cmp);
+        rank_k(op, &mut keyed, k);
         for (_, i) in keyed {
             let (series, v, src_t) = ranked.members[i];
             if let Some(labels) = ctx.loaded_labels(src, series) {
@@ -605,6 +601,23 @@ fn k_over_step_table(ctx: &mut Ctx, op: AggregateOp, k: f64, expr: &Expr, g: &Gr
         }
     }
     Ok(Some(out))
+}
+
+/// `topk`/`bottomk`'s `k` as a count, when it is one (not NaN, at least 1):
+/// then the result keeps at most `k` members per group, in the order
+/// [`rank_k`] gives.
+pub(crate) fn plain_k(k: f64) -> Option<usize> {
+    if k.is_nan() || k < 1.0 {
+        return None;
+    }
+    Some(if k >= 9.2e18 { usize::MAX } else { k as usize })
+}
+
+/// Reduces one group's `(value, member position)` pairs to the `k` that
+/// `topk` (or `bottomk`, by `op`) keeps, in their result order.
+pub(crate) fn rank_k(op: AggregateOp, keyed: &mut Vec<(f64, usize)>, k: usize) {
+    let cmp = if op == AggregateOp::Topk { cmp_desc } else { cmp_asc_nan_last };
+    first_k_keyed(keyed, k, cmp);
 }
 
 /// Descending order with NaN last.

@@ -632,26 +632,34 @@ impl<'o> Ctx<'o> {
 
     /// The whole result of a range query of `op by/without (...) (e)`
     /// (`sum`, `count`, `group`, `min`, `max`, `avg`, `stddev`, `stdvar`,
-    /// or `quantile` with a number) whose argument `e` has a step table, or is
-    /// `table > number` (see [`Self::step_members`]): each value is folded
-    /// into its group's point at its step (or kept with the group's others
-    /// there) while the table is worked out, instead of rows kept and
-    /// aggregated step by step. A group's values at a step come in series
-    /// order either way, so the results are the same to the bit. `None` when the expression has another shape, or when the
-    /// step-by-step path must decide (an average's sums overflowed, dropped
-    /// names make two groups collide).
+    /// or `quantile`, `topk`, `bottomk` with a number) whose argument `e`
+    /// has a step table, or is `table > number` (see
+    /// [`Self::step_members`]): each value is folded into its group's point
+    /// at its step (or kept with the group's others there) while the table
+    /// is worked out, instead of rows kept and aggregated step by step. A
+    /// group's values at a step come in series order either way, so the
+    /// results are the same to the bit. `None` when the expression has
+    /// another shape, or when the step-by-step path must decide (an
+    /// average's sums overflowed, dropped names make two groups or series
+    /// collide).
     fn matrix_from_grouped_table(&mut self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Option<Vec<MatrixSeries>>, EvalError> {
         if self.step <= 0 || (start, end, step) != (self.start, self.end, self.step) {
             return Ok(None);
         }
         let Expr::Aggregate { op, expr: arg, param, grouping, .. } = strip_parens(expr) else { return Ok(None) };
         let op = *op;
-        // quantile's parameter, a number (or the step path evaluates it).
-        let q = match (op, param.as_deref().map(strip_parens)) {
-            (AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max | AggregateOp::Avg | AggregateOp::Stddev | AggregateOp::Stdvar, None) => None,
-            (AggregateOp::Quantile, Some(p @ Expr::Number { value, .. })) => Some((*value, p.span())),
+        // quantile's parameter and topk/bottomk's, numbers (or the step
+        // path evaluates them).
+        let (mut q, mut k) = (None, None);
+        match (op, param.as_deref().map(strip_parens)) {
+            (AggregateOp::Sum | AggregateOp::Count | AggregateOp::Group | AggregateOp::Min | AggregateOp::Max | AggregateOp::Avg | AggregateOp::Stddev | AggregateOp::Stdvar, None) => {}
+            (AggregateOp::Quantile, Some(p @ Expr::Number { value, .. })) => q = Some((*value, p.span())),
+            (AggregateOp::Topk | AggregateOp::Bottomk, Some(Expr::Number { value, .. })) => match aggregate::plain_k(*value) {
+                Some(n) => k = Some(n),
+                None => return Ok(None),
+            },
             _ => return Ok(None),
-        };
+        }
         let (e, filter) = match strip_parens(arg) {
             Expr::Binary { op, lhs, rhs, modifier, .. } if op.is_comparison() && !modifier.return_bool => match strip_parens(rhs) {
                 Expr::Number { value, .. } => (strip_parens(lhs), Some((*op, *value))),
@@ -673,7 +681,7 @@ impl<'o> Ctx<'o> {
         let ids: Vec<usize> = data.iter().map(|(l, _)| cache.group_of(grouping, l)).collect();
         let groups = cache.keys.len();
         let n = usize::try_from((end - start) / step).unwrap_or(0) + 1;
-        let mut sink = GroupedSink { ids: &ids, groups, op, filter, folds: Vec::new(), values: Vec::new(), puts: Vec::new() };
+        let mut sink = GroupedSink { ids: &ids, groups, op, filter, folds: Vec::new(), values: Vec::new(), ranked: Vec::new(), puts: Vec::new() };
         let table = match e {
             Expr::Vector(vs) => self.build_step_table(vs, &mut sink),
             _ => self.build_call_table(e, &mut sink),
@@ -686,7 +694,10 @@ impl<'o> Ctx<'o> {
         if first != table.base || table.step != step || sink.puts.len() != n || table.src != src {
             return Ok(None);
         }
-        let GroupedSink { folds, mut values, puts, .. } = sink;
+        let GroupedSink { folds, mut values, mut ranked, puts, .. } = sink;
+        if let Some(k) = k {
+            return self.ranked_series(&table, ranked.as_mut_slice(), (op, k), groups, puts.as_slice(), (start, step, n));
+        }
         // Per group, its points; a group is in the result from the first
         // step it has members at.
         let mut points: Vec<Vec<Sample>> = vec![Vec::new(); groups];
@@ -733,6 +744,48 @@ impl<'o> Ctx<'o> {
                 continue;
             }
             let labels = if table.drop_name { key.without(NAME_LABELS) } else { key.clone() };
+            out.push(MatrixSeries { labels, points: pts });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+            return Ok(None);
+        }
+        Ok(Some(out))
+    }
+
+    /// The end of [`Self::matrix_from_grouped_table`] for `topk`/`bottomk`
+    /// (`op`, `k`): per step and group the members kept, each series in the
+    /// result with the steps it was kept at. `None` when dropped names make
+    /// two series' label sets equal (the step path decides).
+    fn ranked_series(&mut self, table: &StepTable, ranked: &mut [Vec<(f64, usize)>], (op, k): (AggregateOp, usize), groups: usize, puts: &[usize], (start, step, n): (i64, i64, usize)) -> Result<Option<Vec<MatrixSeries>>, EvalError> {
+        let Some(series) = self.data.get(&table.src).map(Vec::len) else { return Ok(None) };
+        let mut points: Vec<Vec<Sample>> = vec![Vec::new(); series];
+        let mut total = 0usize;
+        for (j, &put) in puts.iter().enumerate().take(n) {
+            self.samples = 0;
+            let count = table.counts.as_ref().map_or(put, |c| c.get(j).copied().unwrap_or(0));
+            self.note_and_count(&table.notes, table.note_span, count)?;
+            let t = start + j as i64 * step;
+            for keyed in ranked.iter_mut().skip(j * groups).take(groups) {
+                aggregate::rank_k(op, keyed, k);
+                for &(v, i) in keyed.iter() {
+                    if let Some(pts) = points.get_mut(i) {
+                        pts.push(Sample::new(t, v));
+                        total += 1;
+                    }
+                }
+            }
+            if total > self.opts.max_samples {
+                return Err(EvalError::TooManySamples("range query result"));
+            }
+        }
+        let Some(data) = self.data.get(&table.src) else { return Ok(None) };
+        let mut out = Vec::new();
+        for (pts, (labels, _)) in points.into_iter().zip(data) {
+            if pts.is_empty() {
+                continue;
+            }
+            let labels = if table.drop_name { labels.without(NAME_LABELS) } else { labels.clone() };
             out.push(MatrixSeries { labels, points: pts });
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -1398,6 +1451,9 @@ struct GroupedSink<'a> {
     /// Step-major: `groups` lists of member values per step (quantile,
     /// stddev, stdvar).
     values: Vec<Vec<f64>>,
+    /// Step-major: `groups` lists of (value, series) per step (topk,
+    /// bottomk).
+    ranked: Vec<Vec<(f64, usize)>>,
     /// Values put per step, before the filter (the samples a step reads).
     puts: Vec<usize>,
 }
@@ -1406,6 +1462,8 @@ impl TableSink for GroupedSink<'_> {
     fn start(&mut self, steps: usize, _series: usize) {
         if aggregate::GroupFold::folds(self.op) {
             self.folds = vec![aggregate::GroupFold::new(self.op); steps * self.groups];
+        } else if matches!(self.op, AggregateOp::Topk | AggregateOp::Bottomk) {
+            self.ranked = vec![Vec::new(); steps * self.groups];
         } else {
             self.values = vec![Vec::new(); steps * self.groups];
         }
@@ -1427,6 +1485,8 @@ impl TableSink for GroupedSink<'_> {
             fold.add(self.op, v);
         } else if let Some(vals) = self.values.get_mut(j * self.groups + g) {
             vals.push(v);
+        } else if let Some(keyed) = self.ranked.get_mut(j * self.groups + g) {
+            keyed.push((v, i as usize));
         }
     }
 }
@@ -2055,6 +2115,7 @@ mod tests {
                 ("quantile(2, g)", "quantile(2, +g)"),
                 ("count(g > 100)", "count(+g > 100)"),
                 ("stddev by (a) (irate(g[2m]))", "stddev by (a) (+irate(g[2m]))"),
+                ("topk by (a) (2, rate(g[1m]))", "topk by (a) (2, +rate(g[1m]))"),
             ] {
                 let run = |q: &str| match e.range_query(&store, q, 60_000, 540_000, 30_000) {
                     Ok(r) => Ok((format!("{:?}", r.value), r.annotations.iter().map(|a| (a.message.clone(), a.kind)).collect::<Vec<_>>())),
@@ -2227,6 +2288,9 @@ mod tests {
                 "quantile without (i) (2, g)",
                 "stddev by (a) (g)",
                 "stdvar(increase(m_total[2m]) > 3)",
+                "topk(0.5, g)",
+                "topk without (i) (1, g offset 1m)",
+                "bottomk by (a) (2, sum_over_time(g[1m]) < 900)",
             ] {
                 check_steps_match_instant(&store, q, start, end, step)?;
             }
