@@ -86,7 +86,8 @@ pub(crate) fn variance(values: impl IntoIterator<Item = f64>) -> f64 {
     (aux + caux) / count
 }
 
-/// Prometheus's quantile over unsorted values (linear interpolation).
+/// Prometheus's quantile over unsorted values (linear interpolation);
+/// `values` is left reordered.
 pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if values.is_empty() || q.is_nan() {
         return f64::NAN;

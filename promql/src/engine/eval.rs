@@ -1651,10 +1651,16 @@ impl SeriesReader {
 
 /// Takes the samples out of `buf`, leaving it empty with room for a few
 /// more than it held: the next series of a selector is usually about as
-/// long, and is then read without growing (and copying) its buffer.
+/// long, and is then read without growing (and copying) its buffer. A
+/// series much shorter than the room it was read into gives the excess
+/// back (the loaded data lives as long as the query).
 fn hand_over(buf: &mut Vec<Sample>) -> Vec<Sample> {
     let n = buf.len();
-    std::mem::replace(buf, Vec::with_capacity(n + n / 16 + 4))
+    let mut v = std::mem::replace(buf, Vec::with_capacity(n + n / 16 + 4));
+    if v.capacity() > 2 * n + 16 {
+        v.shrink_to_fit();
+    }
+    v
 }
 
 /// The instant selectors of `e` that are read only at the steps of the
@@ -2093,6 +2099,21 @@ mod tests {
             let Value::Matrix(m) = e.range_query(&store, "x", 360_000, 420_000, 60_000).unwrap().value else { panic!("not a matrix") };
             assert_eq!(m[0].points.last().map(|p| p.t), if e.options().closed_windows { Some(420_000) } else { Some(360_000) });
         }
+    }
+
+    /// A series' samples leave the reader whole; the reader keeps room for
+    /// the next, and a short series does not keep the room of a long one.
+    #[test]
+    fn hand_over_keeps_samples_and_bounds_room() {
+        let mut buf: Vec<Sample> = (0..1000).map(|i| Sample::new(i, i as f64)).collect();
+        let long = hand_over(&mut buf);
+        assert_eq!(long.len(), 1000);
+        assert!(long.iter().enumerate().all(|(i, s)| s.t == i as i64));
+        assert!(buf.is_empty() && buf.capacity() >= 1000);
+        buf.extend((0..10).map(|i| Sample::new(i, 0.0)));
+        let short = hand_over(&mut buf);
+        assert_eq!(short.len(), 10);
+        assert!(short.capacity() <= 2 * 10 + 16, "{}", short.capacity());
     }
 
     /// Aggregations folded while their step table is worked out raise the
