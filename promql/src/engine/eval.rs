@@ -606,28 +606,23 @@ impl<'o> Ctx<'o> {
         if total > self.opts.max_samples {
             return Err(EvalError::TooManySamples("range query result"));
         }
-        let drop_name = table.drop_name;
-        let mut out = Vec::new();
-        for (pts, (labels, _)) in sink.points.into_iter().zip(data) {
-            if pts.is_empty() {
-                continue;
-            }
-            let labels = if drop_name { labels.without(NAME_LABELS) } else { labels.clone() };
-            out.push(MatrixSeries { labels, points: pts });
-        }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         // Selected series differ, but may not once their names are gone.
-        if drop_name && out.windows(2).any(|w| w[0].labels == w[1].labels) {
-            return Ok(None);
-        }
+        let Some(out) = result_series(data.iter().map(|(l, _)| l).zip(sink.points), table.drop_name) else { return Ok(None) };
         // Notes and per-step sample limits, as the step-by-step path
         // raises and checks them.
-        for j in 0..n {
-            self.samples = 0;
-            let count = table.counts.as_ref().map_or(sink.per_step[j], |c| c.get(j).copied().unwrap_or(0));
-            self.note_and_count(&table.notes, table.note_span, count)?;
+        for (j, &put) in sink.per_step.iter().enumerate().take(n) {
+            self.table_step_used(&table, j, put)?;
         }
         Ok(Some(out))
+    }
+
+    /// Accounts for step `j` of a table worked out whole (`puts` values put
+    /// at that step): raises the table's notes and counts the step's
+    /// samples against the limits, as reading its row step by step would.
+    fn table_step_used(&mut self, table: &StepTable, j: usize, puts: usize) -> Result<(), EvalError> {
+        self.samples = 0;
+        let count = table.counts.as_ref().map_or(puts, |c| c.get(j).copied().unwrap_or(0));
+        self.note_and_count(&table.notes, table.note_span, count)
     }
 
     /// The whole result of a range query of `op by/without (...) (e)`
@@ -704,9 +699,7 @@ impl<'o> Ctx<'o> {
         let mut total = 0usize;
         for (j, &put) in puts.iter().enumerate().take(n) {
             // The step-by-step path's limits and notes, step by step.
-            self.samples = 0;
-            let count = table.counts.as_ref().map_or(put, |c| c.get(j).copied().unwrap_or(0));
-            self.note_and_count(&table.notes, table.note_span, count)?;
+            self.table_step_used(&table, j, put)?;
             if let Some((q, span)) = q {
                 if !(0.0..=1.0).contains(&q) {
                     self.warn(format!("quantile value should be between 0 and 1, got {}", aggregate::format_value(q)), span);
@@ -736,21 +729,11 @@ impl<'o> Ctx<'o> {
                 return Err(EvalError::TooManySamples("range query result"));
             }
         }
-        let cache = self.group_cache.get(&(&**arg as *const Expr as usize));
-        let mut out = Vec::new();
-        for (g, pts) in points.into_iter().enumerate() {
-            let Some(key) = cache.and_then(|c| c.keys.get(g)) else { return Ok(None) };
-            if pts.is_empty() {
-                continue;
-            }
-            let labels = if table.drop_name { key.without(NAME_LABELS) } else { key.clone() };
-            out.push(MatrixSeries { labels, points: pts });
-        }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+        let Some(keys) = self.group_cache.get(&(&**arg as *const Expr as usize)).map(|c| &c.keys) else { return Ok(None) };
+        if keys.len() != points.len() {
             return Ok(None);
         }
-        Ok(Some(out))
+        Ok(result_series(keys.iter().zip(points), table.drop_name))
     }
 
     /// The end of [`Self::matrix_from_grouped_table`] for `topk`/`bottomk`
@@ -762,9 +745,7 @@ impl<'o> Ctx<'o> {
         let mut points: Vec<Vec<Sample>> = vec![Vec::new(); series];
         let mut total = 0usize;
         for (j, &put) in puts.iter().enumerate().take(n) {
-            self.samples = 0;
-            let count = table.counts.as_ref().map_or(put, |c| c.get(j).copied().unwrap_or(0));
-            self.note_and_count(&table.notes, table.note_span, count)?;
+            self.table_step_used(table, j, put)?;
             let t = start + j as i64 * step;
             for keyed in ranked.iter_mut().skip(j * groups).take(groups) {
                 aggregate::rank_k(op, keyed, k);
@@ -780,19 +761,7 @@ impl<'o> Ctx<'o> {
             }
         }
         let Some(data) = self.data.get(&table.src) else { return Ok(None) };
-        let mut out = Vec::new();
-        for (pts, (labels, _)) in points.into_iter().zip(data) {
-            if pts.is_empty() {
-                continue;
-            }
-            let labels = if table.drop_name { labels.without(NAME_LABELS) } else { labels.clone() };
-            out.push(MatrixSeries { labels, points: pts });
-        }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        if out.windows(2).any(|w| w[0].labels == w[1].labels) {
-            return Ok(None);
-        }
-        Ok(Some(out))
+        Ok(result_series(data.iter().map(|(l, _)| l).zip(points), table.drop_name))
     }
 
     /// For an aggregation (node `gkey`, grouping `g`) directly over `e` at
@@ -1536,6 +1505,22 @@ impl StepTable {
             None => self.rows.get(j).map_or(0, Vec::len),
         }
     }
+}
+
+/// A range query's result from label sets and their points (those without
+/// points left out), without their names when `drop_name`, sorted by
+/// labels; `None` when two label sets end up equal (the step-by-step path
+/// then merges them or reports the collision).
+fn result_series<'l>(sets: impl Iterator<Item = (&'l Labels, Vec<Sample>)>, drop_name: bool) -> Option<Vec<MatrixSeries>> {
+    let mut out: Vec<MatrixSeries> = sets
+        .filter(|(_, points)| !points.is_empty())
+        .map(|(labels, points)| MatrixSeries { labels: if drop_name { labels.without(NAME_LABELS) } else { labels.clone() }, points })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+        return None;
+    }
+    Some(out)
 }
 
 /// `e` without enclosing parentheses.
