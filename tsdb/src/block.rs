@@ -45,7 +45,9 @@ use model::{
     Label, Labels, Matcher, Querier, Sample, SampleIter, SelectHints, Series, StorageError,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 
 /// Samples per chunk when the writer cuts chunks itself (as Prometheus).
@@ -617,6 +619,62 @@ pub struct Block {
     meta: BlockMeta,
     index: IndexReader,
     chunks: ChunkReader,
+    /// Series queries read from the index, by reference.
+    series: Mutex<SeriesCache>,
+}
+
+/// Series of a block read from its index, kept by reference for queries
+/// (see [`Block::select_series_cached`]): a block never changes, so the next
+/// query selecting a series shares its labels instead of decoding them
+/// again (checksum, symbol lookups, one allocation per name and value).
+#[derive(Debug, Default)]
+struct SeriesCache {
+    by_ref: HashMap<SeriesRef, (Labels, Arc<[ChunkMeta]>)>,
+    /// Estimated bytes of the entries (counted in [`CACHED_BYTES`] too).
+    bytes: usize,
+}
+
+/// Estimated bytes held by the series caches of every open block of the
+/// process, bounded by [`CACHE_BUDGET`].
+static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes all blocks' series caches may hold together (about 25k series of
+/// a node exporter's labels). A block that would go over starts its own
+/// cache over; one whose cache is empty then reads without keeping.
+const CACHE_BUDGET: usize = 16 << 20;
+
+impl SeriesCache {
+    /// Roughly what an entry costs: labels, chunk metadata, the map slot.
+    fn cost(labels: &Labels, chunks: &[ChunkMeta]) -> usize {
+        labels.iter().map(|l| l.name.len() + l.value.len() + 64).sum::<usize>() + std::mem::size_of_val(chunks) + 96
+    }
+
+    fn clear(&mut self) {
+        CACHED_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.by_ref.clear();
+        self.bytes = 0;
+    }
+
+    /// Keeps an entry if the budget allows (making room from this cache).
+    fn keep(&mut self, r: SeriesRef, labels: &Labels, chunks: &Arc<[ChunkMeta]>) {
+        let cost = Self::cost(labels, chunks);
+        if CACHED_BYTES.load(Ordering::Relaxed) + cost > CACHE_BUDGET {
+            if self.by_ref.is_empty() {
+                return;
+            }
+            self.clear();
+        }
+        if self.by_ref.insert(r, (labels.clone(), Arc::clone(chunks))).is_none() {
+            self.bytes += cost;
+            CACHED_BYTES.fetch_add(cost, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for SeriesCache {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 /// A series of a block selected by matchers: labels and the metadata of
@@ -636,7 +694,7 @@ impl Block {
         let meta = BlockMeta::read(dir)?;
         let index = IndexReader::open(&dir.join(INDEX_FILENAME))?;
         let chunks = ChunkReader::open(&dir.join(CHUNKS_DIRNAME))?;
-        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks })
+        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks, series: Mutex::default() })
     }
 
     /// The block's metadata.
@@ -687,6 +745,38 @@ impl Block {
             out.push(BlockSeries { labels: self.labels_of(r, std::mem::take(&mut labels))?, chunks: chunks.clone() });
         }
         Ok(out)
+    }
+
+    /// [`Self::select_series`] for queries: series read before (by earlier
+    /// queries) come from a cache of the block's series, within a budget
+    /// shared by all blocks, instead of being decoded again; the others
+    /// are read and kept.
+    pub fn select_series_cached(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<BlockSeries>, BlockError> {
+        let refs = self.index.postings_for_matchers(matchers)?;
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let (labels, all) = self.series_at(r)?;
+            let chunks: Vec<ChunkMeta> = all.iter().filter(|c| c.overlaps(mint, maxt)).copied().collect();
+            if !chunks.is_empty() {
+                out.push(BlockSeries { labels, chunks });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The series at `r`: its labels and all its chunks, from the cache or
+    /// read from the index (and then kept if the budget allows).
+    fn series_at(&self, r: SeriesRef) -> Result<(Labels, Arc<[ChunkMeta]>), BlockError> {
+        let lock = || self.series.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((labels, chunks)) = lock().by_ref.get(&r) {
+            return Ok((labels.clone(), Arc::clone(chunks)));
+        }
+        let mut labels: Vec<Label> = Vec::new();
+        let mut chunks: Vec<ChunkMeta> = Vec::new();
+        self.index.series_into(r, &mut labels, &mut chunks)?;
+        let (labels, chunks): (Labels, Arc<[ChunkMeta]>) = (self.labels_of(r, labels)?, Arc::from(chunks));
+        lock().keep(r, &labels, &chunks);
+        Ok((labels, chunks))
     }
 
     fn labels_of(&self, r: SeriesRef, labels: Vec<Label>) -> Result<Labels, BlockError> {
@@ -849,7 +939,7 @@ impl Querier for BlockQuerier<'_> {
         if mint > maxt {
             return Ok(Vec::new());
         }
-        let series = self.block.select_series(matchers, mint, maxt).map_err(StorageError::from)?;
+        let series = self.block.select_series_cached(matchers, mint, maxt).map_err(StorageError::from)?;
         Ok(series
             .into_iter()
             .map(|s| Series {
@@ -951,6 +1041,30 @@ mod tests {
         maxt: i64,
     ) -> Result<Vec<(i64, u64)>, Box<dyn std::error::Error>> {
         Ok(collect_range(it, mint, maxt)?.into_iter().map(|s| (s.t, s.v.to_bits())).collect())
+    }
+
+    /// Queries' cached selection gives what reading the index gives, on
+    /// the first query and from the cache on the next, and the cache
+    /// accounts for what it keeps.
+    #[test]
+    fn cached_selection_equals_reading_the_index() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let meta = write_block(dir.path(), dataset(&mut rng, 600))?;
+        let block = Block::open(&dir.path().join(&meta.ulid))?;
+        let job = Matcher::new(MatchType::Equal, "job", "api")?;
+        let name = Matcher::new(MatchType::Regex, "__name__", "metric_1.*")?;
+        for (matchers, mint, maxt) in [(vec![job.clone()], i64::MIN, i64::MAX), (vec![name.clone()], 100_000, 900_000), (vec![job, name], 0, 50_000)] {
+            let want = block.select_series(&matchers, mint, maxt)?;
+            assert!(!want.is_empty());
+            assert_eq!(block.select_series_cached(&matchers, mint, maxt)?, want);
+            assert_eq!(block.select_series_cached(&matchers, mint, maxt)?, want);
+        }
+        let cache = block.series.lock().map_err(|e| e.to_string())?;
+        assert!(!cache.by_ref.is_empty());
+        let costs: usize = cache.by_ref.values().map(|(l, c)| SeriesCache::cost(l, c)).sum();
+        assert_eq!(cache.bytes, costs);
+        Ok(())
     }
 
     #[test]

@@ -399,7 +399,7 @@ pub(crate) fn select(
     maxt: i64,
     matchers: &[Matcher],
 ) -> Result<Vec<Series<'static>>, StorageError> {
-    let series = b.block.select_series(matchers, mint, maxt).map_err(StorageError::from)?;
+    let series = b.block.select_series_cached(matchers, mint, maxt).map_err(StorageError::from)?;
     Ok(series
         .into_iter()
         .map(|s| {
