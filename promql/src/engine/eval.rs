@@ -513,6 +513,18 @@ impl<'o> Ctx<'o> {
         Some(StepTable { base, step: self.step, rows: Vec::new(), src: key(vs), drop_name: false, counts: None, notes: Vec::new(), note_span: vs.span })
     }
 
+    /// Whether `e` can have a step table: a plain instant selector, or a
+    /// window-function call read only at the steps. Without delayed name
+    /// removal, function results lose their name at once: the general path
+    /// handles that.
+    fn has_step_table(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Vector(vs) => !vs.smoothed,
+            Expr::Call { .. } => self.opts.delayed_name_removal && self.step_calls.contains(&(e as *const Expr as usize)),
+            _ => false,
+        }
+    }
+
     /// The step table answering `e` at time `t` of a range query, built on
     /// first use: `(table key, row index)`. `None` when `e` has no table
     /// (not a plain selector or window function read at the query's steps,
@@ -521,12 +533,12 @@ impl<'o> Ctx<'o> {
         if self.step <= 0 {
             return None;
         }
+        if !self.has_step_table(e) {
+            return None;
+        }
         let (k, ts) = match e {
-            Expr::Vector(vs) if !vs.smoothed => (key(vs), self.selector_time(vs, t)),
-            // Without delayed name removal, function results lose their
-            // name at once: the general path handles that.
-            Expr::Call { .. } if self.opts.delayed_name_removal && self.step_calls.contains(&(e as *const Expr as usize)) => (e as *const Expr as usize, t),
-            _ => return None,
+            Expr::Vector(vs) => (key(vs), self.selector_time(vs, t)),
+            _ => (e as *const Expr as usize, t),
         };
         if !self.step_tables.contains_key(&k) {
             let mut rows: Vec<Vec<(u32, f64, i64)>> = Vec::new();
@@ -586,10 +598,12 @@ impl<'o> Ctx<'o> {
         // Built straight into per-series points: a table of rows would be
         // written step-major and read back series by series.
         let mut sink = SeriesPoints { t0: start, step, points: Vec::new(), per_step: Vec::new() };
+        if !self.has_step_table(e) {
+            return Ok(None);
+        }
         let table = match e {
-            Expr::Vector(vs) if !vs.smoothed => self.build_step_table(vs, &mut sink),
-            Expr::Call { .. } if self.opts.delayed_name_removal && self.step_calls.contains(&(e as *const Expr as usize)) => self.build_call_table(e, &mut sink),
-            _ => None,
+            Expr::Vector(vs) => self.build_step_table(vs, &mut sink),
+            _ => self.build_call_table(e, &mut sink),
         };
         let Some(table) = table else { return Ok(None) };
         let Some(data) = self.data.get(&table.src) else { return Ok(None) };
@@ -655,17 +669,14 @@ impl<'o> Ctx<'o> {
             },
             _ => return Ok(None),
         }
-        let (e, filter) = match strip_parens(arg) {
-            Expr::Binary { op, lhs, rhs, modifier, .. } if op.is_comparison() && !modifier.return_bool => match strip_parens(rhs) {
-                Expr::Number { value, .. } => (strip_parens(lhs), Some((*op, *value))),
-                _ => return Ok(None),
-            },
-            other => (other, None),
-        };
+        let Some((e, filter)) = comparison_filter(strip_parens(arg)) else { return Ok(None) };
+        if !self.has_step_table(e) {
+            return Ok(None);
+        }
         // The selector whose loaded series the table's rows index.
         let src = match e {
-            Expr::Vector(vs) if !vs.smoothed => key(vs),
-            Expr::Call { args, .. } if self.opts.delayed_name_removal && self.step_calls.contains(&(e as *const Expr as usize)) => match args.first() {
+            Expr::Vector(vs) => key(vs),
+            Expr::Call { args, .. } => match args.first() {
                 Some(Expr::Matrix { selector, .. }) => key(selector),
                 _ => return Ok(None),
             },
@@ -676,7 +687,7 @@ impl<'o> Ctx<'o> {
         let ids: Vec<usize> = data.iter().map(|(l, _)| cache.group_of(grouping, l)).collect();
         let groups = cache.keys.len();
         let n = usize::try_from((end - start) / step).unwrap_or(0) + 1;
-        let mut sink = GroupedSink { ids: &ids, groups, op, filter, folds: Vec::new(), values: Vec::new(), ranked: Vec::new(), puts: Vec::new() };
+        let mut sink = GroupedSink { ids: &ids, groups, op, filter, acc: GroupAcc::for_op(op), puts: Vec::new() };
         let table = match e {
             Expr::Vector(vs) => self.build_step_table(vs, &mut sink),
             _ => self.build_call_table(e, &mut sink),
@@ -689,10 +700,11 @@ impl<'o> Ctx<'o> {
         if first != table.base || table.step != step || sink.puts.len() != n || table.src != src {
             return Ok(None);
         }
-        let GroupedSink { folds, mut values, mut ranked, puts, .. } = sink;
-        if let Some(k) = k {
-            return self.ranked_series(&table, ranked.as_mut_slice(), (op, k), groups, puts.as_slice(), (start, step, n));
-        }
+        let GroupedSink { acc, puts, .. } = sink;
+        let mut acc = match (acc, k) {
+            (GroupAcc::Ranked(mut ranked), Some(k)) => return self.ranked_series(&table, &mut ranked, (op, k), groups, &puts, (start, step, n)),
+            (acc, _) => acc,
+        };
         // Per group, its points; a group is in the result from the first
         // step it has members at.
         let mut points: Vec<Vec<Sample>> = vec![Vec::new(); groups];
@@ -707,13 +719,16 @@ impl<'o> Ctx<'o> {
             }
             let t = start + j as i64 * step;
             for (g, pts) in points.iter_mut().enumerate() {
-                let v = match folds.get(j * groups + g) {
-                    Some(fold) if fold.is_empty() => continue,
-                    Some(fold) => match fold.value(op) {
-                        Some(v) => v,
-                        None => return Ok(None),
+                let at = j * groups + g;
+                let v = match &mut acc {
+                    GroupAcc::Folds(folds) => match folds.get(at) {
+                        Some(fold) if !fold.is_empty() => match fold.value(op) {
+                            Some(v) => v,
+                            None => return Ok(None),
+                        },
+                        _ => continue,
                     },
-                    None => match values.get_mut(j * groups + g) {
+                    GroupAcc::Values(values) => match values.get_mut(at) {
                         Some(vals) if !vals.is_empty() => match op {
                             AggregateOp::Quantile => aggregate::quantile(q.map_or(f64::NAN, |q| q.0), vals),
                             AggregateOp::Stdvar => aggregate::variance(vals.iter().copied()),
@@ -721,6 +736,8 @@ impl<'o> Ctx<'o> {
                         },
                         _ => continue,
                     },
+                    // Ranked members always come with their `k` (above).
+                    GroupAcc::Ranked(_) => return Ok(None),
                 };
                 pts.push(Sample::new(t, v));
                 total += 1;
@@ -784,15 +801,7 @@ impl<'o> Ctx<'o> {
     /// members are (see [`Self::loaded_labels`]).
     #[allow(clippy::type_complexity)]
     pub(crate) fn step_members(&mut self, e: &Expr, gkey: usize, g: &crate::ast::Grouping, t: i64, sink: &mut impl MemberSink) -> Result<Option<(Vec<Labels>, bool, usize)>, EvalError> {
-        // `x > 5` (a comparison with a number, without `bool`) keeps the
-        // elements of `x` it holds for, unchanged.
-        let (src, filter) = match e {
-            Expr::Binary { op, lhs, rhs, modifier, .. } if op.is_comparison() && !modifier.return_bool => match strip_parens(rhs) {
-                Expr::Number { value, .. } => (strip_parens(lhs), Some((*op, *value))),
-                _ => return Ok(None),
-            },
-            _ => (e, None),
-        };
+        let Some((src, filter)) = comparison_filter(e) else { return Ok(None) };
         let Some((k, j)) = self.table_row(src, t) else { return Ok(None) };
         let Some(Some(table)) = self.step_tables.get(&k) else { return Ok(None) };
         let Some(data) = self.data.get(&table.src) else { return Ok(None) };
@@ -1414,27 +1423,42 @@ struct GroupedSink<'a> {
     op: AggregateOp,
     /// A comparison with a number the values must pass.
     filter: Option<(crate::ast::BinaryOp, f64)>,
-    /// Step-major: `groups` folds per step (operators folded member by
-    /// member, see [`aggregate::GroupFold`]).
-    folds: Vec<aggregate::GroupFold>,
-    /// Step-major: `groups` lists of member values per step (quantile,
-    /// stddev, stdvar).
-    values: Vec<Vec<f64>>,
-    /// Step-major: `groups` lists of (value, series) per step (topk,
-    /// bottomk).
-    ranked: Vec<Vec<(f64, usize)>>,
+    acc: GroupAcc,
     /// Values put per step, before the filter (the samples a step reads).
     puts: Vec<usize>,
 }
 
+/// What a [`GroupedSink`] keeps of each group at each step, step-major
+/// (`groups` entries per step).
+enum GroupAcc {
+    /// Operators folded member by member (see [`aggregate::GroupFold`]).
+    Folds(Vec<aggregate::GroupFold>),
+    /// The members' values (quantile, stddev, stdvar).
+    Values(Vec<Vec<f64>>),
+    /// The members' (value, series) (topk, bottomk).
+    Ranked(Vec<Vec<(f64, usize)>>),
+}
+
+impl GroupAcc {
+    /// The kind `op` needs, empty until [`TableSink::start`].
+    fn for_op(op: AggregateOp) -> GroupAcc {
+        if aggregate::GroupFold::folds(op) {
+            GroupAcc::Folds(Vec::new())
+        } else if matches!(op, AggregateOp::Topk | AggregateOp::Bottomk) {
+            GroupAcc::Ranked(Vec::new())
+        } else {
+            GroupAcc::Values(Vec::new())
+        }
+    }
+}
+
 impl TableSink for GroupedSink<'_> {
     fn start(&mut self, steps: usize, _series: usize) {
-        if aggregate::GroupFold::folds(self.op) {
-            self.folds = vec![aggregate::GroupFold::new(self.op); steps * self.groups];
-        } else if matches!(self.op, AggregateOp::Topk | AggregateOp::Bottomk) {
-            self.ranked = vec![Vec::new(); steps * self.groups];
-        } else {
-            self.values = vec![Vec::new(); steps * self.groups];
+        let n = steps * self.groups;
+        match &mut self.acc {
+            GroupAcc::Folds(folds) => *folds = vec![aggregate::GroupFold::new(self.op); n],
+            GroupAcc::Values(values) => *values = vec![Vec::new(); n],
+            GroupAcc::Ranked(ranked) => *ranked = vec![Vec::new(); n],
         }
         self.puts = vec![0; steps];
     }
@@ -1450,12 +1474,23 @@ impl TableSink for GroupedSink<'_> {
             }
         }
         let Some(&g) = self.ids.get(i as usize) else { return };
-        if let Some(fold) = self.folds.get_mut(j * self.groups + g) {
-            fold.add(self.op, v);
-        } else if let Some(vals) = self.values.get_mut(j * self.groups + g) {
-            vals.push(v);
-        } else if let Some(keyed) = self.ranked.get_mut(j * self.groups + g) {
-            keyed.push((v, i as usize));
+        let at = j * self.groups + g;
+        match &mut self.acc {
+            GroupAcc::Folds(folds) => {
+                if let Some(fold) = folds.get_mut(at) {
+                    fold.add(self.op, v);
+                }
+            }
+            GroupAcc::Values(values) => {
+                if let Some(vals) = values.get_mut(at) {
+                    vals.push(v);
+                }
+            }
+            GroupAcc::Ranked(ranked) => {
+                if let Some(keyed) = ranked.get_mut(at) {
+                    keyed.push((v, i as usize));
+                }
+            }
         }
     }
 }
@@ -1521,6 +1556,20 @@ fn result_series<'l>(sets: impl Iterator<Item = (&'l Labels, Vec<Sample>)>, drop
         return None;
     }
     Some(out)
+}
+
+/// `e` as the expression whose elements it keeps and the comparison with a
+/// number that picks them, when it is `x > 5` (a comparison with a number,
+/// without `bool`, keeps the elements of `x` it holds for, unchanged); `e`
+/// and no filter otherwise. `None` for a comparison with anything else.
+fn comparison_filter(e: &Expr) -> Option<(&Expr, Option<(crate::ast::BinaryOp, f64)>)> {
+    match e {
+        Expr::Binary { op, lhs, rhs, modifier, .. } if op.is_comparison() && !modifier.return_bool => match strip_parens(rhs) {
+            Expr::Number { value, .. } => Some((strip_parens(lhs), Some((*op, *value)))),
+            _ => None,
+        },
+        _ => Some((e, None)),
+    }
 }
 
 /// `e` without enclosing parentheses.
